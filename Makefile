@@ -1,0 +1,26 @@
+# Two commands set up and run everything on a fresh machine:
+#   make run    set up the environment, then run the main job (fetch the default assets, summarise them)
+#   make test   set up the environment, then run the test suite
+VENV ?= .venv
+PYTHON := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: setup run test
+
+setup: $(STAMP)
+
+# torch first and pinned: this machine kind carries its CPU wheel; an unpinned torch pulls GBs of CUDA.
+$(STAMP): requirements.lock pyproject.toml
+	python3 -m venv $(VENV)
+	$(PYTHON) -m pip install --quiet --disable-pip-version-check torch==2.13.0
+	$(PYTHON) -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(PYTHON) -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	touch $(STAMP)
+
+run: setup
+	$(PYTHON) -m revmux fetch
+	$(PYTHON) -m revmux backbones --check minilm-l6
+	$(PYTHON) -m revmux data rt-polarity
+
+test: setup
+	$(PYTHON) -m pytest

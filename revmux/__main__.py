@@ -1,0 +1,3 @@
+from revmux.cli import main
+
+raise SystemExit(main())

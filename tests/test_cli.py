@@ -1,0 +1,40 @@
+import subprocess
+import sys
+
+import pytest
+
+from revmux.cli import VERBS, main
+
+
+def run_cli(*args):
+    return subprocess.run([sys.executable, "-m", "revmux", *args], capture_output=True, text=True)
+
+
+@pytest.mark.parametrize("verb", VERBS)
+def test_every_verb_has_help(verb, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main([verb, "--help"])
+    assert exit_info.value.code == 0
+    assert "usage: revmux" in capsys.readouterr().out
+
+
+def test_module_entry_point_lists_the_verbs():
+    result = run_cli("--help")
+    assert result.returncode == 0
+    assert all(verb in result.stdout for verb in VERBS)
+
+
+def test_data_prints_sizes_balance_and_hashes(glue_dir):
+    result = run_cli("data", "rte", "--glue-dir", str(glue_dir))
+    assert result.returncode == 0, result.stderr
+    rows = {line.split()[0]: line.split() for line in result.stdout.splitlines()[3:]}
+    assert rows["dev"][1:6] == ["277", "entailment", "146,", "not_entailment", "131"]
+    assert rows["test"][1:3] == ["3000", "unlabelled"]
+    assert len(rows["validation"][-1]) == 64  # the split's sha256
+
+
+def test_errors_are_one_line_with_exit_code_2():
+    result = run_cli("fetch", "no-such-model")
+    assert result.returncode == 2
+    assert result.stderr.startswith("revmux fetch: error: unknown asset(s) ['no-such-model']")
+    assert "Traceback" not in result.stderr
