@@ -12,9 +12,9 @@ setup: $(STAMP)
 # torch first and pinned: this machine kind carries its CPU wheel; an unpinned torch pulls GBs of CUDA.
 $(STAMP): requirements.lock pyproject.toml
 	python3 -m venv $(VENV)
-	$(PYTHON) -m pip install --quiet --disable-pip-version-check torch==2.13.0
-	$(PYTHON) -m pip install --quiet --disable-pip-version-check -r requirements.lock
-	$(PYTHON) -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	$(PYTHON) -m pip install -qq --disable-pip-version-check torch==2.13.0
+	$(PYTHON) -m pip install -qq --disable-pip-version-check -r requirements.lock
+	$(PYTHON) -m pip install -qq --disable-pip-version-check --no-deps -e .
 	touch $(STAMP)
 
 run: setup
