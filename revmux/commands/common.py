@@ -11,3 +11,71 @@ def add_resources_argument(parser: argparse.ArgumentParser) -> None:
         "--resources", type=Path, default=None, metavar="DIR",
         help="cache of fetched models and data (default: $REVMUX_RESOURCES or ./resources)",
     )
+
+
+def add_data_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("data")
+    group.add_argument("--task", required=True, help="sst-2, rte, qnli, mrpc or rt-polarity")
+    group.add_argument("--source", choices=["local", "hub", "wheel"], default=None,
+                       help="where the task is read from (default: local GLUE files; wheel for rt-polarity)")
+    group.add_argument("--glue-dir", default=None, metavar="DIR",
+                       help="GLUE folder (default: $REVMUX_GLUE_DIR or ../shared/data/glue)")
+    group.add_argument("--max-length", type=int, default=64, help="tokens per example after truncation (default 64)")
+    group.add_argument("--train-size", type=int, default=None, help="seeded subsample of the training split (default: all)")
+    group.add_argument("--validation-size", type=int, default=None, help="subsample of the validation split (default: all)")
+    group.add_argument("--eval-size", type=int, default=None, help="subsample of the held-out split (default: all)")
+    add_resources_argument(parser)
+    parser.add_argument("--results", type=Path, default=Path("results"), metavar="DIR",
+                        help="root of the results tree (default: results)")
+
+
+def add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    add_data_arguments(parser)
+    group = parser.add_argument_group("run")
+    group.add_argument("--backbone", required=True, help="a registered backbone (see `revmux backbones`) or a model directory")
+    group.add_argument("--method", required=True, help="teacher, adapter, ora, revmux or hadamard")
+    group.add_argument("--n", type=int, required=True, help="instances per composite (the paper's compose_size); 1 for teacher")
+    group.add_argument("--prefill-layers", "-p", type=int, required=True,
+                       help="layers run per instance before multiplexing (the paper's combine_first)")
+    group.add_argument("--seed", type=int, default=0)
+    group.add_argument("--epochs", type=int, default=5)
+    group.add_argument("--batch-size", type=int, default=32)
+    group.add_argument("--lr", type=float, default=2e-5, help="AdamW learning rate (paper: 2e-5)")
+    group.add_argument("--weight-decay", type=float, default=0.01)
+    group.add_argument("--infonce-weight", type=float, default=0.5, help="lambda of the InfoNCE term (paper: 0.5)")
+    group.add_argument("--mapping-weight", type=float, default=1.0, help="weight of the mapping loss")
+    group.add_argument("--no-reuse-prefill", dest="reuse_prefill", action="store_false",
+                       help="recompute layer-P and teacher states every batch instead of caching them (for comparison)")
+    group.add_argument("--eval-regroupings", type=int, default=10)
+    group.add_argument("--eval-batch-size", type=int, default=32)
+    group.add_argument("--out", type=Path, default=None, metavar="DIR",
+                       help="run directory (default: <results>/<task>/<backbone>/<method>-n<N>-p<P>-s<seed>)")
+    group.add_argument("--teacher-dir", type=Path, default=None, metavar="DIR",
+                       help="stage-0 teacher (default: <results>/<task>/<backbone>/stage0-teacher)")
+
+
+def data_config(args: argparse.Namespace):
+    from revmux.config import DataConfig
+
+    return DataConfig(
+        task=args.task, source=args.source, glue_dir=args.glue_dir,
+        resources=str(args.resources) if args.resources else None, max_length=args.max_length,
+        train_size=args.train_size, validation_size=args.validation_size, eval_size=args.eval_size,
+    )
+
+
+def run_paths(args: argparse.Namespace):
+    """(config, run directory, teacher directory, shared feature cache directory)."""
+    from revmux.config import AdapterConfig, run_dir, teacher_dir
+
+    config = AdapterConfig(
+        data=data_config(args), backbone=args.backbone, method=args.method, n=args.n,
+        prefill_layers=args.prefill_layers, seed=args.seed, epochs=args.epochs, batch_size=args.batch_size,
+        lr=args.lr, weight_decay=args.weight_decay, infonce_weight=args.infonce_weight,
+        mapping_weight=args.mapping_weight, reuse_prefill=args.reuse_prefill,
+        eval_regroupings=args.eval_regroupings, eval_batch_size=args.eval_batch_size,
+    )
+    out = args.out or run_dir(args.results, config)
+    teacher = args.teacher_dir or teacher_dir(args.results, args.task, args.backbone)
+    cache = Path(args.results) / args.task / args.backbone / "prefill-cache"
+    return config, out, teacher, cache

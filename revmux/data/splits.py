@@ -55,3 +55,11 @@ def summarize(splits: dict[str, pd.DataFrame], label_names: tuple[str, ...]) -> 
         ) or "unlabelled"
         rows.append({"split": name, "rows": len(split), "labels": balance, "sha256": split_hash(split)})
     return pd.DataFrame(rows)
+
+
+def subsample(split: pd.DataFrame, size: int | None, seed: int = 0) -> pd.DataFrame:
+    """A seeded random subset of `size` rows in their original order; the whole split if size is None."""
+    if size is None or size >= len(split):
+        return split
+    keep = np.sort(np.random.default_rng(seed).choice(len(split), size=size, replace=False))
+    return split.iloc[keep].reset_index(drop=True)

@@ -1,0 +1,154 @@
+"""Stage 0, adapter training, resume and evaluation end to end on small real data."""
+
+import dataclasses
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from revmux.backbones import load_backbone
+from revmux.config import AdapterConfig, DataConfig, TeacherConfig, validate_adapter
+from revmux.errors import RevmuxError
+from revmux.scoring import METRICS_FILE, PREDICTIONS_FILE, evaluate_run
+from revmux.teacher import load_teacher, train_teacher
+from revmux.training import ADAPTER_FILE, train_adapter
+
+pytestmark = pytest.mark.slow
+
+DATA = DataConfig(task="sst-2", train_size=96, validation_size=40, eval_size=37, max_length=32)
+
+
+@pytest.fixture(scope="module")
+def minilm_teacher(tmp_path_factory, resources):
+    directory = tmp_path_factory.mktemp("teacher")
+    data = dataclasses.replace(DATA, resources=str(resources))
+    info = train_teacher(TeacherConfig(data, "minilm-l6", mode="head", epochs=2, lr=1e-3), directory)
+    return directory, data, info
+
+
+def adapter_config(data=DATA, **overrides):
+    values = dict(data=data, backbone="minilm-l6", method="revmux", n=2, prefill_layers=3, epochs=2,
+                  batch_size=16, lr=1e-3, eval_regroupings=3)
+    values.update(overrides)
+    return AdapterConfig(**values)
+
+
+def test_teacher_stage_writes_a_reloadable_frozen_teacher(minilm_teacher, resources):
+    directory, _, info = minilm_teacher
+    assert info["mode"] == "head" and info["data_hashes"]["eval"]
+    assert 0.0 <= info["eval_accuracy"] <= 1.0 and len(info["history"]) == 3
+    backbone, head, reloaded = load_teacher(directory, resources)
+    assert reloaded["validation_accuracy"] == info["validation_accuracy"]
+    assert not any(p.requires_grad for p in backbone.model.parameters())
+    assert not any(p.requires_grad for p in head.parameters())
+
+
+def test_training_keeps_the_backbone_bit_identical_and_lowers_the_loss(minilm_teacher, tmp_path, resources):
+    directory, data, _ = minilm_teacher
+    before = {k: v.clone() for k, v in load_backbone("minilm-l6", resources).model.state_dict().items()}
+    config = adapter_config(data, epochs=4)
+    summary = train_adapter(config, tmp_path / "run", directory, tmp_path / "cache")
+    losses = [record["train_loss"] for record in summary["history"][1:]]
+    assert losses[-1] < losses[0]
+    from revmux.training import build_model
+
+    model, _ = build_model(config, directory)
+    after = model.backbone.model.state_dict()
+    assert before.keys() == after.keys()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+
+
+def test_same_seed_gives_identical_predictions_and_metrics(minilm_teacher, tmp_path):
+    directory, data, _ = minilm_teacher
+    config = adapter_config(data)
+    results = []
+    for name in ("first", "second"):
+        train_adapter(config, tmp_path / name, directory, tmp_path / "cache")
+        metrics = evaluate_run(config, tmp_path / name, directory, tmp_path / "cache")
+        results.append((metrics["accuracy"], pd.read_csv(tmp_path / name / PREDICTIONS_FILE)))
+    assert results[0][0] == results[1][0]
+    pd.testing.assert_frame_equal(results[0][1], results[1][1])
+
+
+def test_an_interrupted_run_resumes_to_the_same_result(minilm_teacher, tmp_path):
+    directory, data, _ = minilm_teacher
+    config = adapter_config(data, epochs=3)
+    whole = train_adapter(config, tmp_path / "whole", directory, tmp_path / "cache")
+    interrupted = train_adapter(config, tmp_path / "cut", directory, tmp_path / "cache", stop_after_epoch=1)
+    assert interrupted == {"interrupted_after_epoch": 1}
+    assert not (tmp_path / "cut" / ADAPTER_FILE).exists()
+    resumed = train_adapter(config, tmp_path / "cut", directory, tmp_path / "cache")
+    strip = lambda history: [{k: v for k, v in r.items() if k != "seconds"} for r in history]  # noqa: E731
+    assert strip(resumed["history"]) == strip(whole["history"])
+    assert torch.equal(
+        torch.load(tmp_path / "cut" / ADAPTER_FILE)["down.weight"], torch.load(tmp_path / "whole" / ADAPTER_FILE)["down.weight"],
+    )
+
+
+def test_reusing_layer_p_states_gives_the_same_losses_as_recomputing_them(minilm_teacher, tmp_path):
+    directory, data, _ = minilm_teacher
+    reused = train_adapter(adapter_config(data, epochs=1), tmp_path / "a", directory, tmp_path / "cache")
+    live = train_adapter(adapter_config(data, epochs=1, reuse_prefill=False), tmp_path / "b", directory, tmp_path / "cache")
+    assert reused["history"][1]["train_loss"] == pytest.approx(live["history"][1]["train_loss"], rel=1e-4)
+
+
+def test_evaluation_follows_the_regrouping_protocol(minilm_teacher, tmp_path):
+    directory, data, _ = minilm_teacher
+    config = adapter_config(data, method="ora", n=4, epochs=1, eval_regroupings=4)
+    train_adapter(config, tmp_path / "run", directory, tmp_path / "cache")
+    metrics = evaluate_run(config, tmp_path / "run", directory, tmp_path / "cache")
+    assert json.loads((tmp_path / "run" / METRICS_FILE).read_text()) == json.loads(json.dumps(metrics))
+    predictions = pd.read_csv(tmp_path / "run" / PREDICTIONS_FILE)
+    assert len(predictions) == 4 * 37
+    assert predictions.groupby("regrouping")["example"].nunique().tolist() == [37] * 4
+    per_regrouping = predictions.assign(hit=predictions.prediction == predictions.label).groupby("regrouping").hit.mean()
+    assert np.allclose(per_regrouping.to_numpy(), metrics["accuracy"]["per_regrouping"])
+    assert metrics["accuracy"]["mean"] == pytest.approx(np.mean(metrics["accuracy"]["per_regrouping"]))
+    # The teacher's predictions do not depend on the grouping; the multiplexed ones may.
+    assert predictions.groupby("example").teacher_prediction.nunique().max() == 1
+    assert metrics["teacher_accuracy"] == pytest.approx((predictions.teacher_prediction == predictions.label).mean())
+    assert "selected on the reported set itself" in metrics["paper_style_dev_selected"]["note"]
+
+
+def test_the_teacher_method_trains_nothing_and_matches_the_teacher(minilm_teacher, tmp_path):
+    directory, data, _ = minilm_teacher
+    config = adapter_config(data, method="teacher", n=1)
+    summary = train_adapter(config, tmp_path / "run", directory, tmp_path / "cache")
+    assert summary["trainable_parameters"] == 0
+    metrics = evaluate_run(config, tmp_path / "run", directory, tmp_path / "cache")
+    assert metrics["accuracy"]["sd"] == pytest.approx(0.0, abs=1e-12)
+    assert metrics["accuracy"]["mean"] == pytest.approx(metrics["teacher_accuracy"])
+
+
+@pytest.mark.parametrize(("overrides", "message"), [
+    (dict(prefill_layers=6), r"P = 6 is outside \[0, 6\) for minilm-l6.*choose P from 0 to 5"),
+    (dict(prefill_layers=-1), r"outside \[0, 6\)"),
+    (dict(n=5), r"choose an N that divides 384"),
+    (dict(n=1), r"N >= 2"),
+    (dict(method="mux"), r"unknown method 'mux'"),
+    (dict(backbone="bert-large"), r"unknown backbone 'bert-large'"),
+    (dict(data=DataConfig(task="cola")), r"unknown task 'cola'"),
+])
+def test_bad_settings_are_refused_before_any_work(overrides, message):
+    with pytest.raises(RevmuxError, match=message):
+        validate_adapter(adapter_config(**overrides))
+
+
+def test_training_without_a_teacher_says_to_make_one(tmp_path):
+    with pytest.raises(RevmuxError, match="no finished teacher .*revmux teacher"):
+        train_adapter(adapter_config(DATA), tmp_path / "run", tmp_path / "missing", tmp_path / "cache")
+
+
+@pytest.mark.parametrize(("backbone", "mode", "prefill"), [("stories260k", "zero-shot", 2), ("t5-tiny-random", "prompt", 2)])
+def test_decoder_and_encoder_decoder_families_run_end_to_end(tmp_path, resources, backbone, mode, prefill):
+    data = DataConfig(task="sst-2", train_size=32, validation_size=16, eval_size=16, max_length=24, resources=str(resources))
+    info = train_teacher(TeacherConfig(data, backbone, mode=mode, epochs=1, prompt_length=4), tmp_path / "teacher")
+    assert info["mode"] == mode
+    config = AdapterConfig(data=data, backbone=backbone, method="revmux", n=2, prefill_layers=prefill, epochs=1,
+                           batch_size=8, eval_regroupings=2)
+    train_adapter(config, tmp_path / "run", tmp_path / "teacher", tmp_path / "cache")
+    metrics = evaluate_run(config, tmp_path / "run", tmp_path / "teacher", tmp_path / "cache")
+    assert 0.0 <= metrics["accuracy"]["mean"] <= 1.0
+    assert metrics["random_init"] == (backbone == "t5-tiny-random")
