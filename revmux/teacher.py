@@ -36,7 +36,7 @@ from revmux.provenance import versions
 
 log = logging.getLogger(__name__)
 
-DEFAULT_LR = {"full": 5e-5, "head": 1e-3, "prompt": 0.3, "zero-shot": 0.0}
+DEFAULT_LR = {"full": 1e-4, "head": 1e-3, "prompt": 0.3, "zero-shot": 0.0}
 WEIGHTS_FILE = "teacher.safetensors"
 INFO_FILE = "teacher.json"
 

@@ -26,7 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="default: the paper's for the family (full / zero-shot / prompt)")
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--lr", type=float, default=None, help="default: 5e-5 full, 1e-3 head, 0.3 prompt (Adafactor)")
+    parser.add_argument("--lr", type=float, default=None, help="default: 1e-4 full, 1e-3 head, 0.3 prompt (Adafactor)")
     parser.add_argument("--prompt-length", type=int, default=20, help="soft prompt tokens (T5 prompt mode)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=None, help="default: <results>/<task>/<backbone>/stage0-teacher")
