@@ -11,7 +11,7 @@ from revmux import __version__
 from revmux.errors import RevmuxError
 
 # verb -> module under revmux.commands with `help`, `add_arguments(parser)` and `run(args) -> int`.
-VERBS = ["fetch", "backbones", "data", "teacher", "train", "evaluate"]
+VERBS = ["fetch", "backbones", "data", "teacher", "prefill", "train", "evaluate"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -21,6 +21,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"revmux {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debugging detail")
+    parser.add_argument("--threads", type=int, default=None, metavar="N",
+                        help="CPU threads for torch (default: torch's choice); fixes results across machines")
     subparsers = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
     for verb in VERBS:
         module = importlib.import_module(f"revmux.commands.{verb}")
@@ -37,6 +39,10 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s",
     )
+    if args.threads is not None:
+        import torch
+
+        torch.set_num_threads(args.threads)
     try:
         return args.run(args)
     except RevmuxError as error:

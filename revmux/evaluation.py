@@ -28,13 +28,14 @@ def grouped_predictions(model: MultiplexedModel, features: CachedFeatures, order
         for start in range(0, len(order), batch_size):
             index = order[start:start + batch_size]
             batch = features.batch(index)
-            predictions[index] = model.finish(batch.hidden, batch.mask, batch.positions).logits.argmax(-1).numpy()
+            predictions[index] = model.finish(batch.hidden, batch.mask, batch.positions).logits.argmax(-1).cpu().numpy()
     return predictions
 
 
 def teacher_predictions(model: MultiplexedModel, features: CachedFeatures) -> np.ndarray:
     with torch.no_grad():
-        return model.head(features.tensors["teacher"]).argmax(-1).numpy()
+        teacher = features.tensors["teacher"].to(features.device)
+        return model.head(teacher).argmax(-1).cpu().numpy()
 
 
 def evaluate(

@@ -36,8 +36,11 @@ class FeatureBatch:
 
 
 class CachedFeatures:
-    def __init__(self, tensors: dict[str, torch.Tensor]):
+    """Features kept on the CPU; `batch` hands them to the model's device."""
+
+    def __init__(self, tensors: dict[str, torch.Tensor], device: str | torch.device = "cpu"):
         self.tensors = tensors
+        self.device = device
 
     def __len__(self) -> int:
         return len(self.tensors["labels"])
@@ -46,10 +49,10 @@ class CachedFeatures:
         index = torch.as_tensor(index)
         mask = self.tensors["mask"][index]
         length = int(mask.sum(dim=1).max())  # right-padded: trim to the batch's longest example
-        return FeatureBatch(
+        return FeatureBatch(*(t.to(self.device) for t in (
             self.tensors["hidden"][index, :length], mask[:, :length], self.tensors["positions"][index],
             self.tensors["labels"][index], self.tensors["teacher"][index],
-        )
+        )))
 
 
 class LiveFeatures:
@@ -67,14 +70,16 @@ class LiveFeatures:
         with torch.no_grad():
             hidden, mask = self.model.prefill(tokens)
             teacher = teacher_answer_states(self.model.backbone, tokens)
-        return FeatureBatch(hidden, mask, tokens.answer_positions, torch.tensor(rows["label"].to_numpy()), teacher)
+        labels = torch.tensor(rows["label"].to_numpy(), device=hidden.device)
+        return FeatureBatch(hidden, mask, tokens.answer_positions, labels, teacher)
 
 
 def compute_features(model: MultiplexedModel, task: str, rows: pd.DataFrame, max_length: int, desc: str) -> CachedFeatures:
     parts: list[FeatureBatch] = []
     live = LiveFeatures(model, task, rows, max_length)
     for start in tqdm(range(0, len(rows), FEATURE_BATCH), desc=desc, unit="batch", leave=False):
-        parts.append(live.batch(range(start, min(start + FEATURE_BATCH, len(rows)))))
+        part = live.batch(range(start, min(start + FEATURE_BATCH, len(rows))))
+        parts.append(FeatureBatch(*(t.cpu() for t in (part.hidden, part.mask, part.positions, part.labels, part.teacher))))
     length = max(part.hidden.shape[1] for part in parts)
 
     def padded(tensor, value=0):
@@ -94,13 +99,21 @@ def cache_key(*parts: object) -> str:
     return hashlib.sha256(repr(parts).encode()).hexdigest()[:16]
 
 
-def load_or_compute(path: Path, compute) -> tuple[CachedFeatures, bool]:
-    """The cached features at `path`, or compute and store them; True if they were computed."""
+def load_or_compute(path: Path, key: str, compute, device) -> tuple[CachedFeatures, bool]:
+    """The features stored at `path` if they were made for `key`, else compute and store them.
+
+    The key (examples, P, length, teacher) is stored inside the file, so a stale file, e.g. after
+    the teacher was retrained, is recomputed rather than silently reused. True if computed.
+    """
     if path.is_file():
-        return CachedFeatures(torch.load(path, weights_only=True)), False
+        stored = torch.load(path, weights_only=True)
+        if stored.pop("key", None) == key:
+            return CachedFeatures(stored, device), False
+        log.warning("%s was computed for other settings; recomputing it", path)
     features = compute()
     buffer = io.BytesIO()
-    torch.save(features.tensors, buffer)
+    torch.save({**features.tensors, "key": key}, buffer)
     atomic_write_bytes(path, buffer.getvalue())
     log.info("stored features in %s", path)
+    features.device = device
     return features, True

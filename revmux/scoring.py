@@ -19,7 +19,7 @@ METRICS_FILE = "metrics.json"
 PREDICTIONS_FILE = "predictions.csv.gz"
 
 
-def evaluate_run(config: AdapterConfig, out_dir: Path, teacher_directory: Path, cache_dir: Path) -> dict:
+def evaluate_run(config: AdapterConfig, out_dir: Path, teacher_directory: Path, cache_dir: Path, device: str = "cpu") -> dict:
     validate_adapter(config)
     try:
         training = load_training_summary(out_dir)
@@ -28,10 +28,10 @@ def evaluate_run(config: AdapterConfig, out_dir: Path, teacher_directory: Path, 
     if training["config"] != to_dict(config):
         raise RevmuxError(f"{out_dir} was trained with different settings than these; evaluate with the same settings")
     start = time.perf_counter()
-    model, teacher_info = build_model(config, teacher_directory)
-    model.multiplexer.load_state_dict(torch.load(out_dir / ADAPTER_FILE, weights_only=True))
+    model, teacher_info = build_model(config, teacher_directory, device)
+    model.multiplexer.load_state_dict(torch.load(out_dir / ADAPTER_FILE, weights_only=True, map_location=device))
     model.multiplexer.eval()
-    splits, features, source, hashes, _ = run_features(config, model, teacher_directory, cache_dir)
+    splits, features, source, hashes, _ = run_features(config, model, teacher_directory, cache_dir, ("eval",))
     summary, predictions = evaluate(
         model, features["eval"], splits["eval"]["idx"].to_numpy(),
         config.eval_regroupings, config.eval_batch_size, config.eval_seed,

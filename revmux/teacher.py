@@ -28,7 +28,7 @@ from revmux.backbones import load_backbone
 from revmux.backbones.split import SplitBackbone, split_backbone
 from revmux.config import TeacherConfig, to_dict, validate_teacher
 from revmux.data.prompts import label_token_ids
-from revmux.errors import RevmuxError
+from revmux.errors import RevmuxError, check_device
 from revmux.heads import ClassifierHead, LabelWordHead, LinearHead
 from revmux.inputs import load_run_splits, splits_fingerprint, tokenize_rows
 from revmux.model import teacher_answer_states
@@ -52,7 +52,8 @@ def _init_soft_prompt(backbone: SplitBackbone, length: int, seed: int) -> torch.
     """Start from the embeddings of random vocabulary tokens (prompt tuning's usual start)."""
     embeddings = backbone.model.get_input_embeddings().weight
     generator = torch.Generator().manual_seed(seed)
-    return embeddings[torch.randint(0, min(5000, embeddings.shape[0]), (length,), generator=generator)].detach().clone()
+    rows = torch.randint(0, min(5000, embeddings.shape[0]), (length,), generator=generator)
+    return embeddings[rows.to(embeddings.device)].detach().clone()
 
 
 def predict(backbone: SplitBackbone, head: nn.Module, task: str, rows, max_length: int, batch_size: int = 64) -> np.ndarray:
@@ -60,7 +61,7 @@ def predict(backbone: SplitBackbone, head: nn.Module, task: str, rows, max_lengt
     with torch.no_grad():
         for start in range(0, len(rows), batch_size):
             tokens = tokenize_rows(backbone, task, rows.iloc[start:start + batch_size], max_length)
-            predictions.append(head(teacher_answer_states(backbone, tokens)).argmax(-1).numpy())
+            predictions.append(head(teacher_answer_states(backbone, tokens)).argmax(-1).cpu().numpy())
     return np.concatenate(predictions)
 
 
@@ -85,18 +86,19 @@ def _optimizer(mode: str, parameters, lr: float):
     return torch.optim.AdamW(parameters, lr=lr, weight_decay=0.01)
 
 
-def train_teacher(config: TeacherConfig, out_dir: Path) -> dict:
+def train_teacher(config: TeacherConfig, out_dir: Path, device: str = "cpu") -> dict:
     validate_teacher(config)
+    check_device(device)
     mode = config.resolved_mode
     timings: dict[str, float] = {}
     start = time.perf_counter()
-    loaded = load_backbone(config.backbone, Path(config.data.resources) if config.data.resources else None)
+    loaded = load_backbone(config.backbone, Path(config.data.resources) if config.data.resources else None, device=device)
     backbone = split_backbone(loaded)
     splits, source = load_run_splits(config.data)
     timings["load_s"] = time.perf_counter() - start
     num_classes = int(splits["train"]["label"].max()) + 1
     torch.manual_seed(config.seed)
-    head = _build_head(mode, backbone, config.data.task, num_classes)
+    head = _build_head(mode, backbone, config.data.task, num_classes).to(device)
     if mode == "prompt":
         backbone.set_soft_prompt(_init_soft_prompt(backbone, config.prompt_length, config.seed).requires_grad_(True))
     task, max_length = config.data.task, config.data.max_length
@@ -122,7 +124,7 @@ def train_teacher(config: TeacherConfig, out_dir: Path) -> dict:
                 rows = train.iloc[order[offset:offset + config.batch_size]]
                 tokens = tokenize_rows(backbone, task, rows, max_length)
                 logits = head(teacher_answer_states(backbone, tokens))
-                loss = nn.functional.cross_entropy(logits, torch.tensor(rows["label"].to_numpy()))
+                loss = nn.functional.cross_entropy(logits, torch.tensor(rows["label"].to_numpy(), device=logits.device))
                 optimizer.zero_grad()
                 loss.backward()
                 optimizer.step()
@@ -179,20 +181,20 @@ def _save_tensors(path: Path, tensors: dict[str, torch.Tensor]) -> None:
     atomic_write_bytes(path, save({k: v.clone() for k, v in tensors.items()}))
 
 
-def load_teacher(directory: Path, resources: Path | None = None) -> tuple[SplitBackbone, nn.Module, dict]:
+def load_teacher(directory: Path, resources: Path | None = None, device: str = "cpu") -> tuple[SplitBackbone, nn.Module, dict]:
     """The frozen stage-0 teacher: (backbone with its fine-tuned weights or soft prompt, head, info)."""
     info_path = Path(directory) / INFO_FILE
     if not info_path.is_file():
         raise RevmuxError(f"no finished teacher at {directory}: run `python -m revmux teacher` for this task and backbone first")
     info = json.loads(info_path.read_text())
     tensors = load_file(Path(directory) / WEIGHTS_FILE)
-    backbone = split_backbone(load_backbone(info["config"]["backbone"], resources))
+    backbone = split_backbone(load_backbone(info["config"]["backbone"], resources, device=device))
     backbone_state = {k[len("backbone."):]: v for k, v in tensors.items() if k.startswith("backbone.")}
     if backbone_state:
         backbone.model.load_state_dict(backbone_state)
     if "soft_prompt" in tensors:
-        backbone.set_soft_prompt(tensors["soft_prompt"])
-    head = _build_head(info["mode"], backbone, info["config"]["data"]["task"], info["num_classes"])
+        backbone.set_soft_prompt(tensors["soft_prompt"].to(device))
+    head = _build_head(info["mode"], backbone, info["config"]["data"]["task"], info["num_classes"]).to(device)
     head.load_state_dict({k[len("head."):]: v for k, v in tensors.items() if k.startswith("head.")})
     backbone.model.requires_grad_(False)
     backbone.model.eval()

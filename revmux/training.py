@@ -20,7 +20,7 @@ from tqdm import tqdm
 from revmux.assets import sha256_of
 from revmux.atomic import atomic_write_bytes, atomic_write_json
 from revmux.config import AdapterConfig, to_dict, validate_adapter
-from revmux.errors import RevmuxError
+from revmux.errors import RevmuxError, check_device
 from revmux.evaluation import evaluate
 from revmux.features import CachedFeatures, LiveFeatures, cache_key, compute_features, load_or_compute
 from revmux.inputs import load_run_splits, splits_fingerprint
@@ -36,34 +36,43 @@ ADAPTER_FILE = "adapter.pt"
 HISTORY_FILE = "history.json"
 
 
-def build_model(config: AdapterConfig, teacher_directory: Path) -> tuple[MultiplexedModel, dict]:
+def build_model(config: AdapterConfig, teacher_directory: Path, device: str = "cpu") -> tuple[MultiplexedModel, dict]:
+    check_device(device)
     resources = Path(config.data.resources) if config.data.resources else None
-    backbone, head, teacher_info = load_teacher(teacher_directory, resources)
+    backbone, head, teacher_info = load_teacher(teacher_directory, resources, device)
     if teacher_info["config"]["data"]["task"] != config.data.task or teacher_info["config"]["backbone"] != config.backbone:
         raise RevmuxError(
             f"the teacher at {teacher_directory} was made for {teacher_info['config']['data']['task']} on "
             f"{teacher_info['config']['backbone']}, not {config.data.task} on {config.backbone}: pass the right --teacher-dir"
         )
     torch.manual_seed(config.seed)  # the adapter's initial weights follow the run's seed
-    multiplexer = build_multiplexer(config.method, backbone.hidden_size, config.n)
+    multiplexer = build_multiplexer(config.method, backbone.hidden_size, config.n).to(device)
     return MultiplexedModel(backbone, head, multiplexer, config.prefill_layers), teacher_info
 
 
-def run_features(config: AdapterConfig, model: MultiplexedModel, teacher_directory: Path, cache_dir: Path):
-    """Features of train, validation and eval, from the shared cache (or live without reuse)."""
+def feature_path(cache_dir: Path, prefill_layers: int, max_length: int, split: str) -> Path:
+    """Where the shared layer-P states of one split live: one file per (P, length, split)."""
+    return Path(cache_dir) / f"p{prefill_layers}-len{max_length}" / f"{split}.pt"
+
+
+def run_features(config: AdapterConfig, model: MultiplexedModel, teacher_directory: Path, cache_dir: Path,
+                 splits_to_load: tuple[str, ...] = ("train", "validation", "eval")):
+    """Features of the run's splits, from the shared cache (or live without reuse)."""
     splits, source = load_run_splits(config.data)
     hashes = splits_fingerprint(splits)
     teacher_id = sha256_of(teacher_directory / WEIGHTS_FILE)
     features, timings = {}, {}
-    for name, rows in splits.items():
+    for name in splits_to_load:
+        rows = splits[name]
         if not config.reuse_prefill and name == "train":
             features[name] = LiveFeatures(model, config.data.task, rows, config.data.max_length)
             continue
         key = cache_key(hashes[name], config.prefill_layers, config.data.max_length, teacher_id)
-        path = cache_dir / f"{name}-p{config.prefill_layers}-len{config.data.max_length}-{key}.pt"
         start = time.perf_counter()
         features[name], computed = load_or_compute(
-            path, lambda: compute_features(model, config.data.task, rows, config.data.max_length, f"layer-P states ({name})"),
+            feature_path(cache_dir, config.prefill_layers, config.data.max_length, name), key,
+            lambda: compute_features(model, config.data.task, rows, config.data.max_length, f"layer-P states ({name})"),
+            model.backbone.device,
         )
         timings[f"features_{name}_{'computed' if computed else 'loaded'}_s"] = time.perf_counter() - start
     return splits, features, source, hashes, timings
@@ -104,7 +113,7 @@ def _save(path: Path, obj) -> None:
 
 
 def train_adapter(config: AdapterConfig, out_dir: Path, teacher_directory: Path, cache_dir: Path,
-                  stop_after_epoch: int | None = None) -> dict:
+                  stop_after_epoch: int | None = None, device: str = "cpu") -> dict:
     """Train (or resume), keep the validation-selected adapter; returns the training summary.
 
     `stop_after_epoch` ends the run early after that epoch's checkpoint, as an interruption would.
@@ -112,7 +121,7 @@ def train_adapter(config: AdapterConfig, out_dir: Path, teacher_directory: Path,
     validate_adapter(config)
     out_dir.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    model, teacher_info = build_model(config, teacher_directory)
+    model, teacher_info = build_model(config, teacher_directory, device)
     timings = {"load_s": time.perf_counter() - start}
     splits, features, source, hashes, feature_timings = run_features(config, model, teacher_directory, cache_dir)
     timings.update(feature_timings)
@@ -121,7 +130,7 @@ def train_adapter(config: AdapterConfig, out_dir: Path, teacher_directory: Path,
     state = {"epoch": 0, "best_accuracy": -1.0, "best_epoch": 0, "best_adapter": None, "history": []}
     checkpoint_path = out_dir / CHECKPOINT_FILE
     if checkpoint_path.is_file():
-        saved = torch.load(checkpoint_path, weights_only=False)
+        saved = torch.load(checkpoint_path, weights_only=False, map_location=device)
         if saved["config"] != to_dict(config):
             raise RevmuxError(f"{checkpoint_path} belongs to a different configuration; delete it to start over")
         model.multiplexer.load_state_dict(saved["adapter"])

@@ -53,6 +53,10 @@ class SplitBackbone(nn.Module):
     def hidden_size(self) -> int:
         return self.spec.hidden_size
 
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
     def tokenize(self, task: str, text_a: list[str], text_b: list[str] | None, max_length: int) -> TokenBatch:
         first, second = format_inputs(task, self.family, text_a, text_b)
         encoded = self.tokenizer(
@@ -61,7 +65,7 @@ class SplitBackbone(nn.Module):
         mask = encoded["attention_mask"]
         return TokenBatch(
             encoded["input_ids"], mask, self._answer_positions(mask), encoded.get("token_type_ids"),
-        )
+        ).to(self.device)
 
     def _answer_positions(self, mask: torch.Tensor) -> torch.Tensor:
         return torch.zeros(mask.shape[0], dtype=torch.long)

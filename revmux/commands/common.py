@@ -27,6 +27,7 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
     add_resources_argument(parser)
     parser.add_argument("--results", type=Path, default=Path("results"), metavar="DIR",
                         help="root of the results tree (default: results)")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda[:INDEX] (default: cpu)")
 
 
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:
@@ -77,5 +78,8 @@ def run_paths(args: argparse.Namespace):
     )
     out = args.out or run_dir(args.results, config)
     teacher = args.teacher_dir or teacher_dir(args.results, args.task, args.backbone)
-    cache = Path(args.results) / args.task / args.backbone / "prefill-cache"
-    return config, out, teacher, cache
+    return config, out, teacher, cache_dir(args)
+
+
+def cache_dir(args: argparse.Namespace) -> Path:
+    return Path(args.results) / args.task / args.backbone / "prefill-cache"

@@ -25,6 +25,6 @@ def run(args: argparse.Namespace) -> int:
     from revmux.scoring import accuracy_line, evaluate_run
 
     config, out, teacher, cache = run_paths(args)
-    metrics = evaluate_run(config, out, teacher, cache)
+    metrics = evaluate_run(config, out, teacher, cache, device=args.device)
     print(f"{config.run_name}: {accuracy_line(metrics)} -> {out}")
     return 0

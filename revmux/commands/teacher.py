@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size, lr=args.lr, prompt_length=args.prompt_length, seed=args.seed,
     )
     out = Path(args.out) if args.out else teacher_dir(args.results, args.task, args.backbone)
-    info = train_teacher(config, out)
+    info = train_teacher(config, out, device=args.device)
     print(f"teacher ({info['mode']}, {info['backbone_provenance']}): validation accuracy {info['validation_accuracy']:.4f} "
           f"(epoch {info['selected_epoch']}), held-out accuracy {info['eval_accuracy']:.4f} -> {out}")
     return 0

@@ -26,7 +26,7 @@ def run(args: argparse.Namespace) -> int:
     from revmux.training import train_adapter
 
     config, out, teacher, cache = run_paths(args)
-    summary = train_adapter(config, out, teacher, cache)
+    summary = train_adapter(config, out, teacher, cache, device=args.device)
     print(f"{config.run_name}: selected epoch {summary['selected_epoch']}, validation accuracy "
           f"{summary['validation_accuracy']:.4f}, {summary['trainable_parameters']} trainable parameters -> {out}")
     return 0
