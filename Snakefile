@@ -1,15 +1,28 @@
-# Entry point of the RevMUX workflow: `snakemake --cores N` from the repository root.
-# The stages live in workflow/rules/*.smk; this file only wires them together.
+# The RevMUX workflow: `snakemake --cores 2` runs the default configuration (config/config.yaml).
+# Stages: fetch assets -> stage-0 teacher -> shared layer-P cache -> train -> evaluate.
+# Each stage's rules live in workflow/rules/; every rule calls `python -m revmux <verb>`, so any job
+# can be rerun and debugged by hand with the command in its log.
 from snakemake.utils import min_version
 
 min_version("9.21")
 
 
+# The default configuration, unless --configfile names another: a deep merge of the two would mix grids.
+if not workflow.overwrite_configfiles:
+
+    configfile: "config/config.yaml"
+
+
+
+include: "workflow/rules/common.smk"
 include: "workflow/rules/assets.smk"
+include: "workflow/rules/teacher.smk"
+include: "workflow/rules/prefill.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/evaluate.smk"
 
 
 rule all:
     default_target: True
     input:
-        "resources/models/minilm-l6/.revmux-asset.json",
-        "resources/data/rt-polarity/.revmux-asset.json",
+        final_outputs(),

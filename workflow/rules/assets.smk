@@ -1,4 +1,4 @@
-# Fetching needs the network; compute nodes of a cluster may have none, so it runs on the head node.
+# Fetching needs the network; compute nodes of a cluster may have none, so it runs where snakemake runs.
 localrules:
     fetch_backbone,
     fetch_task,
@@ -6,21 +6,27 @@ localrules:
 
 rule fetch_backbone:
     output:
-        "resources/models/{backbone}/.revmux-asset.json",
+        touch("resources/fetched/backbone-{backbone}.done"),
     log:
         "logs/fetch/backbone-{backbone}.log",
     message:
         "Fetching backbone {wildcards.backbone}"
+    conda:
+        "../envs/revmux.yaml"
     shell:
-        "python -m revmux fetch {wildcards.backbone} --resources resources > {log} 2>&1"
+        "python -m revmux fetch {wildcards.backbone} > {log} 2>&1"
 
 
 rule fetch_task:
     output:
-        "resources/data/{task}/.revmux-asset.json",
+        touch("resources/fetched/task-{task}.done"),
+    params:
+        source=task_source,
     log:
         "logs/fetch/task-{task}.log",
     message:
-        "Fetching the files of task {wildcards.task}"
+        "Fetching the files of task {wildcards.task} ({params.source})"
+    conda:
+        "../envs/revmux.yaml"
     shell:
-        "python -m revmux fetch {wildcards.task} --resources resources > {log} 2>&1"
+        "python -m revmux fetch {wildcards.task} --source {params.source} > {log} 2>&1"

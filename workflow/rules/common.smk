@@ -1,0 +1,69 @@
+# Configuration checks, the experiment grid, wildcard constraints and every input/param function.
+import re
+
+from snakemake.utils import validate
+
+from revmux import grid as revmux_grid
+
+
+revmux_grid.coerce_command_line_values(config)
+validate(config, schema="../schemas/config.schema.yaml")
+try:
+    revmux_grid.check_config(config)
+except revmux_grid.ConfigError as error:
+    raise SystemExit(f"Invalid configuration: {error}")
+
+GRID = revmux_grid.build_grid(config)
+SPLITS = ["train", "validation", "eval"]
+USES_GPU = config["device"].startswith("cuda")
+MAX_LENGTH = config["data"]["max_length"]
+PREFILL = f"results/{{task}}/{{backbone}}/prefill-cache/p{{p}}-len{MAX_LENGTH}/{{split}}.pt"
+
+
+def alternatives(values):
+    return "|".join(re.escape(str(value)) for value in values)
+
+
+wildcard_constraints:
+    task=alternatives(config["tasks"]),
+    backbone=alternatives(config["backbones"]),
+    method=alternatives(config["methods"]),
+    n=r"\d+",
+    p=r"\d+",
+    seed=r"\d+",
+    split=alternatives(SPLITS),
+
+
+def final_outputs():
+    return expand(
+        "results/{task}/{backbone}/{method}-n{n}-p{p}-s{seed}/metrics.json",
+        zip,
+        **GRID.to_dict("list"),
+    )
+
+
+def fetched_assets(wildcards):
+    return [
+        f"resources/fetched/backbone-{wildcards.backbone}.done",
+        f"resources/fetched/task-{wildcards.task}.done",
+    ]
+
+
+def prefill_files(wildcards):
+    return expand(PREFILL, split=SPLITS, **wildcards)
+
+
+def data_arguments(wildcards):
+    return revmux_grid.data_arguments(config, wildcards.task)
+
+
+def teacher_arguments(wildcards):
+    return revmux_grid.teacher_arguments(config, wildcards.backbone)
+
+
+def training_arguments(wildcards):
+    return revmux_grid.training_arguments(config, wildcards.backbone)
+
+
+def task_source(wildcards):
+    return revmux_grid.task_source(config, wildcards.task)
