@@ -1,9 +1,11 @@
 # Two commands set up and run everything on a fresh machine:
-#   make run    set up the environment, then run the main job (fetch the default assets, summarise them)
+#   make run    set up the environment, then run the default workflow (config/config.yaml) on 2 cores
 #   make test   set up the environment, then run the test suite
 VENV ?= .venv
 PYTHON := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# Workflow rules call `python -m revmux`: the environment's interpreter must come first.
+export PATH := $(abspath $(VENV))/bin:$(PATH)
 
 .PHONY: setup run test
 
@@ -18,9 +20,7 @@ $(STAMP): requirements.lock pyproject.toml
 	touch $(STAMP)
 
 run: setup
-	$(PYTHON) -m revmux fetch
-	$(PYTHON) -m revmux backbones --check minilm-l6
-	$(PYTHON) -m revmux data rt-polarity
+	$(PYTHON) -m snakemake --cores 2
 
 test: setup
 	$(PYTHON) -m pytest

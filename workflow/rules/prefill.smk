@@ -8,7 +8,7 @@ rule prefill:
     log:
         "logs/{task}/{backbone}/prefill-p{p}.log",
     benchmark:
-        "benchmarks/{task}/{backbone}/prefill-p{p}.tsv"
+        "logs/benchmarks/{task}/{backbone}/prefill-p{p}.tsv"
     message:
         "Layer-{wildcards.p} and teacher states of {wildcards.task} on {wildcards.backbone}, shared by every method, N and seed"
     threads: config["threads"]

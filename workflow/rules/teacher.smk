@@ -10,7 +10,7 @@ rule teacher:
     log:
         "logs/{task}/{backbone}/teacher.log",
     benchmark:
-        "benchmarks/{task}/{backbone}/teacher.tsv"
+        "logs/benchmarks/{task}/{backbone}/teacher.tsv"
     message:
         "Stage 0: teacher for {wildcards.task} on {wildcards.backbone}"
     threads: config["threads"]

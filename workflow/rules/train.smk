@@ -11,7 +11,7 @@ rule train:
     log:
         "logs/{task}/{backbone}/{method}-n{n}-p{p}-s{seed}/train.log",
     benchmark:
-        "benchmarks/{task}/{backbone}/{method}-n{n}-p{p}-s{seed}/train.tsv"
+        "logs/benchmarks/{task}/{backbone}/{method}-n{n}-p{p}-s{seed}/train.tsv"
     message:
         "Training {wildcards.method} N={wildcards.n} P={wildcards.p} seed {wildcards.seed} on {wildcards.task}, {wildcards.backbone}"
     threads: config["threads"]

@@ -1,0 +1,108 @@
+"""The Snakemake workflow as users run it: lint, dry runs of every shipped configuration, refusal
+of bad configurations, and a real run of a small GLUE configuration that a second run leaves alone."""
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from revmux.grid import build_grid, check_config, coerce_command_line_values, ConfigError
+
+ROOT = Path(__file__).resolve().parent.parent
+SNAKEMAKE = [sys.executable, "-m", "snakemake"]
+
+
+def snakemake(*args, cwd=ROOT, timeout=900):
+    # Rules call `python -m revmux`: the interpreter running the tests must come first on PATH.
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "PATH": path}
+    return subprocess.run([*SNAKEMAKE, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def job_count(output: str, rule: str) -> int:
+    for line in output.splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[0] == rule and parts[1].isdigit():
+            return int(parts[1])
+    raise AssertionError(f"no job count for {rule} in:\n{output}")
+
+
+def test_lint_has_nothing_to_say():
+    result = snakemake("--lint")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Congratulations, your workflow is in a good condition!" in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(("configfile", "trainings"), [
+    (None, 9),                                    # rt-polarity x minilm x (teacher + 4 methods x N in {2,4})
+    ("config/glue-cpu.yaml", 18),                 # 3 tasks x 2 backbones x (teacher + 2 methods x N=2)
+    ("config/paper.yaml", 500),                   # 4 tasks x 5 backbones x (teacher + 4 methods x 2 N x 3 seeds)
+])
+def test_every_shipped_configuration_dry_runs_with_its_full_grid(configfile, trainings):
+    args = ["-n", "--quiet", "rules"] + (["--configfile", configfile] if configfile else [])
+    result = snakemake(*args)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert job_count(result.stdout, "train") == trainings
+    assert job_count(result.stdout, "evaluate") == trainings
+
+
+@pytest.mark.parametrize(("override", "message"), [
+    ("tasks=[cola]", "config key tasks: unknown task 'cola'"),
+    ("compose_sizes=[5]", "config key compose_sizes: method .* choose an N that divides 384"),
+    ('backbones={"minilm-l6": {"prefill_layers": [6]}}', r"config key backbones.minilm-l6.prefill_layers: P = 6 is outside \[0, 6\)"),
+    ("methods=[datamux]", "config key methods: unknown method 'datamux'"),
+    ('data={"glue_dir": "/nonexistent", "source": "local"}', "config key data.glue_dir: GLUE task .* not found under /nonexistent"),
+])
+def test_a_bad_configuration_is_refused_before_any_job_with_the_key_to_fix(override, message):
+    args = ["-n", "--config", override]
+    if "glue_dir" in override:
+        args = ["-n", "--configfile", "config/glue-cpu.yaml", "--config", override]
+    result = snakemake(*args)
+    assert result.returncode != 0
+    import re
+
+    assert re.search(message, result.stdout + result.stderr), result.stdout + result.stderr
+
+
+def test_command_line_strings_become_numbers_again():
+    config = {"seeds": ["0", "1"], "training": {"lr": "1e-4", "reuse_prefill": "false"}, "tasks": ["sst-2"], "x": "null"}
+    assert coerce_command_line_values(config) == {
+        "seeds": [0, 1], "training": {"lr": 1e-4, "reuse_prefill": False}, "tasks": ["sst-2"], "x": None,
+    }
+
+
+def test_grid_runs_the_teacher_once_per_p_and_every_method_per_n_and_seed():
+    config = {
+        "tasks": ["rte"], "backbones": {"minilm-l6": {"prefill_layers": [2, 3]}}, "methods": ["teacher", "revmux"],
+        "compose_sizes": [2, 4], "seeds": [0, 1], "data": {"source": "local", "glue_dir": None},
+    }
+    check_config(config)
+    grid = build_grid(config)
+    assert len(grid[grid.method == "teacher"]) == 2 and set(grid[grid.method == "teacher"].n) == {1}
+    assert len(grid[grid.method == "revmux"]) == 2 * 2 * 2
+    with pytest.raises(ConfigError, match="config key compose_sizes"):
+        check_config({**config, "compose_sizes": [1]})
+
+
+@pytest.mark.slow
+def test_a_small_glue_run_completes_and_a_second_run_has_nothing_to_do(tmp_path):
+    """config/glue-cpu.yaml cut to one task: every rule runs for real on ../shared/data/glue."""
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    for name in ("Snakefile", "workflow", "config", "profiles"):
+        source = ROOT / name
+        (shutil.copytree if source.is_dir() else shutil.copy)(source, workdir / name)
+    resources = Path(os.environ.get("REVMUX_RESOURCES", ROOT / "resources")).resolve()
+    (workdir / "resources").symlink_to(resources)
+    os.environ.setdefault("REVMUX_SHARED", str(ROOT.parent / "shared"))
+    args = ["--cores", "2", "--configfile", "config/glue-cpu.yaml", "--config", "tasks=[rte]"]
+    first = snakemake(*args, cwd=workdir, timeout=1500)
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    metrics = sorted(workdir.glob("results/rte/*/*-n*-p*-s0/metrics.json"))
+    assert len(metrics) == 6  # 2 backbones x (teacher, revmux, ora)
+    second = snakemake(*args, cwd=workdir)
+    assert second.returncode == 0
+    assert "Nothing to be done" in second.stdout + second.stderr
