@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -99,16 +98,6 @@ def _positive(config, fields: list[str]) -> None:
 
 def to_dict(config) -> dict:
     return dataclasses.asdict(config)
-
-
-def adapter_config_from_dict(values: dict) -> AdapterConfig:
-    return AdapterConfig(**{**values, "data": DataConfig(**values["data"])})
-
-
-def config_hash(values: dict) -> str:
-    import hashlib
-
-    return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def run_dir(results: Path, config: AdapterConfig) -> Path:

