@@ -1,5 +1,6 @@
 # The RevMUX workflow: `snakemake --cores 2` runs the default configuration (config/config.yaml).
-# Stages: fetch assets -> stage-0 teacher -> shared layer-P cache -> train -> evaluate.
+# Stages: fetch assets -> stage-0 teacher -> shared layer-P cache -> train -> evaluate; profile times
+# each multiplexing method against the teacher.
 # Each stage's rules live in workflow/rules/; every rule calls `python -m revmux <verb>`, so any job
 # can be rerun and debugged by hand with the command in its log.
 from snakemake.utils import min_version
@@ -20,6 +21,7 @@ include: "workflow/rules/teacher.smk"
 include: "workflow/rules/prefill.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/profile.smk"
 
 
 rule all:

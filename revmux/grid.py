@@ -21,6 +21,7 @@ from revmux.multiplexers import METHODS, check_method
 from revmux.paths import default_glue_dir
 
 GRID_COLUMNS = ["task", "backbone", "method", "n", "p", "seed"]
+PROFILE_COLUMNS = ["backbone", "method", "n", "p", "batch", "length"]
 
 
 class ConfigError(RevmuxError):
@@ -83,21 +84,32 @@ def check_config(config: dict) -> None:
         if method not in METHODS:
             _fail("methods", f"unknown method {method!r}: use some of {', '.join(sorted(METHODS))}")
     for name, settings in config["backbones"].items():
-        try:
-            spec = resolve_backbone(name)
-        except RevmuxError as error:
-            _fail("backbones", error)
-        for p in settings["prefill_layers"]:
-            if not 0 <= p < spec.num_layers:
-                _fail(f"backbones.{name}.prefill_layers",
-                      f"P = {p} is outside [0, {spec.num_layers}) for {name}: choose P from 0 to {spec.num_layers - 1}")
-        for method in config["methods"]:
-            if METHODS[method].multiplexes:
-                for n in config["compose_sizes"]:
-                    try:
-                        check_method(method, n, spec.hidden_size)
-                    except RevmuxError as error:
-                        _fail("compose_sizes", f"{error} (backbone {name})")
+        _check_backbone(config, "backbones", name, settings)
+    for name, settings in config["profile"]["shapes"].items():
+        _check_backbone(config, "profile.shapes", name, settings)
+    if profiled_methods(config):
+        for batch, n in itertools.product(config["profile"]["batch_sizes"], config["compose_sizes"]):
+            if batch % n:
+                _fail("profile.batch_sizes", f"batch size {batch} is not a multiple of N = {n}: "
+                                             "every composite of a timed batch must be full")
+
+
+def _check_backbone(config: dict, key: str, name: str, settings: dict) -> None:
+    try:
+        spec = resolve_backbone(name)
+    except RevmuxError as error:
+        _fail(key, error)
+    for p in settings["prefill_layers"]:
+        if not 0 <= p < spec.num_layers:
+            _fail(f"{key}.{name}.prefill_layers",
+                  f"P = {p} is outside [0, {spec.num_layers}) for {name}: choose P from 0 to {spec.num_layers - 1}")
+    for method in config["methods"]:
+        if METHODS[method].multiplexes:
+            for n in config["compose_sizes"]:
+                try:
+                    check_method(method, n, spec.hidden_size)
+                except RevmuxError as error:
+                    _fail("compose_sizes", f"{error} (backbone {name})")
 
 
 def build_grid(config: dict) -> pd.DataFrame:
@@ -110,6 +122,39 @@ def build_grid(config: dict) -> pd.DataFrame:
             else:
                 rows.append((task, backbone, method, 1, p, config["seeds"][0]))
     return pd.DataFrame(rows, columns=GRID_COLUMNS)
+
+
+def profiled_methods(config: dict) -> list[str]:
+    """The methods `revmux profile` times against the teacher: every multiplexing one, if profiling is on."""
+    if not config["profile"]["enabled"]:
+        return []
+    return [method for method in config["methods"] if METHODS[method].multiplexes]
+
+
+def build_profile_grid(config: dict) -> pd.DataFrame:
+    """One row per timed (backbone, method, N, P, batch size, length): trained backbones and timing-only shapes."""
+    profile = config["profile"]
+    backbones = {**config["backbones"], **profile["shapes"]}
+    rows = [
+        (backbone, method, n, p, batch, length)
+        for backbone, settings in backbones.items()
+        for p, method, n, batch, length in itertools.product(
+            settings["prefill_layers"], profiled_methods(config), config["compose_sizes"],
+            profile["batch_sizes"], profile["lengths"],
+        )
+    ]
+    return pd.DataFrame(rows, columns=PROFILE_COLUMNS)
+
+
+def profile_arguments(config: dict) -> str:
+    """The `revmux profile` flags for the profile block."""
+    profile = config["profile"]
+    return " ".join([
+        f"--device {config['device']}", f"--dtype {profile['dtype']}", f"--warmup-runs {profile['warmup_runs']}",
+        f"--min-iterations {profile['min_iterations']}", f"--min-duration {profile['min_duration_s']}",
+        f"--memory-runs {profile['memory_runs']}", f"--energy-window {profile['energy_window_s']}",
+        f"--max-cv {profile['max_cv']}",
+    ])
 
 
 def training_settings(config: dict, backbone: str) -> dict:

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from revmux.grid import build_grid, check_config, coerce_command_line_values, ConfigError
+from revmux.schemas import load_result
 
 ROOT = Path(__file__).resolve().parent.parent
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
@@ -36,17 +37,26 @@ def test_lint_has_nothing_to_say():
     assert "Congratulations, your workflow is in a good condition!" in result.stdout + result.stderr
 
 
-@pytest.mark.parametrize(("configfile", "trainings"), [
-    (None, 9),                                    # rt-polarity x minilm x (teacher + 4 methods x N in {2,4})
-    ("config/glue-cpu.yaml", 18),                 # 3 tasks x 2 backbones x (teacher + 2 methods x N=2)
-    ("config/paper.yaml", 500),                   # 4 tasks x 5 backbones x (teacher + 4 methods x 2 N x 3 seeds)
+@pytest.mark.parametrize(("configfile", "trainings", "profiles"), [
+    (None, 9, 8),                  # rt-polarity x minilm x (teacher + 4 methods x N in {2,4}); 4 methods x 2 N timed
+    ("config/glue-cpu.yaml", 18, 4),  # 3 tasks x 2 backbones x (teacher + 2 methods x N=2); 2 backbones x 2 methods
+    ("config/paper.yaml", 500, 80),   # 4 tasks x 5 backbones x (teacher + 4 methods x 2 N x 3 seeds); x 2 batch sizes
 ])
-def test_every_shipped_configuration_dry_runs_with_its_full_grid(configfile, trainings):
+def test_every_shipped_configuration_dry_runs_with_its_full_grid(configfile, trainings, profiles):
     args = ["-n", "--quiet", "rules"] + (["--configfile", configfile] if configfile else [])
     result = snakemake(*args)
     assert result.returncode == 0, result.stdout + result.stderr
     assert job_count(result.stdout, "train") == trainings
     assert job_count(result.stdout, "evaluate") == trainings
+    assert job_count(result.stdout, "profile") == profiles
+
+
+def test_the_gpu_shapes_configuration_only_times():
+    # 5 shapes x 4 methods x 3 N x 2 batch sizes, and nothing trained
+    result = snakemake("profile_all", "-n", "--quiet", "rules", "--configfile", "config/gpu-shapes.yaml")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert job_count(result.stdout, "profile") == 120
+    assert "train" not in result.stdout.split()
 
 
 @pytest.mark.parametrize(("override", "message"), [
@@ -54,6 +64,8 @@ def test_every_shipped_configuration_dry_runs_with_its_full_grid(configfile, tra
     ("compose_sizes=[5]", "config key compose_sizes: method .* choose an N that divides 384"),
     ('backbones={"minilm-l6": {"prefill_layers": [6]}}', r"config key backbones.minilm-l6.prefill_layers: P = 6 is outside \[0, 6\)"),
     ("methods=[datamux]", "config key methods: unknown method 'datamux'"),
+    ('profile={"batch_sizes": [30]}', "config key profile.batch_sizes: batch size 30 is not a multiple of N = 4"),
+    ('profile={"shapes": {"t5-huge": {"prefill_layers": [1]}}}', "config key profile.shapes: unknown backbone"),
     ('data={"glue_dir": "/nonexistent", "source": "local"}', "config key data.glue_dir: GLUE task .* not found under /nonexistent"),
 ])
 def test_a_bad_configuration_is_refused_before_any_job_with_the_key_to_fix(override, message):
@@ -78,6 +90,7 @@ def test_grid_runs_the_teacher_once_per_p_and_every_method_per_n_and_seed():
     config = {
         "tasks": ["rte"], "backbones": {"minilm-l6": {"prefill_layers": [2, 3]}}, "methods": ["teacher", "revmux"],
         "compose_sizes": [2, 4], "seeds": [0, 1], "data": {"source": "local", "glue_dir": None},
+        "profile": {"enabled": True, "shapes": {}, "batch_sizes": [32], "lengths": [64]},
     }
     check_config(config)
     grid = build_grid(config)
@@ -103,6 +116,10 @@ def test_a_small_glue_run_completes_and_a_second_run_has_nothing_to_do(tmp_path)
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
     metrics = sorted(workdir.glob("results/rte/*/*-n*-p*-s0/metrics.json"))
     assert len(metrics) == 6  # 2 backbones x (teacher, revmux, ora)
+    profiles = sorted(workdir.glob("results/profile/*/*.json"))
+    assert len(profiles) == 4  # 2 backbones x (revmux, ora)
+    for path in profiles:
+        assert load_result(path, "profile")["speedup"]["measured"] > 0
     second = snakemake(*args, cwd=workdir)
     assert second.returncode == 0
     assert "Nothing to be done" in second.stdout + second.stderr

@@ -62,10 +62,12 @@ class SplitBackbone(nn.Module):
         encoded = self.tokenizer(
             first, second, padding=True, truncation=True, max_length=max_length, return_tensors="pt",
         )
-        mask = encoded["attention_mask"]
-        return TokenBatch(
-            encoded["input_ids"], mask, self._answer_positions(mask), encoded.get("token_type_ids"),
-        ).to(self.device)
+        return self.token_batch(encoded["input_ids"], encoded["attention_mask"], encoded.get("token_type_ids"))
+
+    def token_batch(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                    token_type_ids: torch.Tensor | None = None) -> TokenBatch:
+        """A batch on the backbone's device, scored where this family scores."""
+        return TokenBatch(input_ids, attention_mask, self._answer_positions(attention_mask), token_type_ids).to(self.device)
 
     def _answer_positions(self, mask: torch.Tensor) -> torch.Tensor:
         return torch.zeros(mask.shape[0], dtype=torch.long)

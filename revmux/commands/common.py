@@ -13,6 +13,10 @@ def add_resources_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_backbone_argument(group) -> None:
+    group.add_argument("--backbone", required=True, help="a registered backbone (see `revmux backbones`) or a model directory")
+
+
 def add_data_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("data")
     group.add_argument("--task", required=True, help="sst-2, rte, qnli, mrpc or rt-polarity")
@@ -33,7 +37,7 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     add_data_arguments(parser)
     group = parser.add_argument_group("run")
-    group.add_argument("--backbone", required=True, help="a registered backbone (see `revmux backbones`) or a model directory")
+    add_backbone_argument(group)
     group.add_argument("--method", required=True, help="teacher, adapter, ora, revmux or hadamard")
     group.add_argument("--n", type=int, required=True, help="instances per composite (the paper's compose_size); 1 for teacher")
     group.add_argument("--prefill-layers", "-p", type=int, required=True,

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import argparse
 
-from revmux.commands.common import add_data_arguments, cache_dir, data_config
+from revmux.commands.common import add_backbone_argument, add_data_arguments, cache_dir, data_config
 
 HELP = "compute the shared layer-P and teacher-state cache"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_data_arguments(parser)
-    parser.add_argument("--backbone", required=True, help="a registered backbone or a model directory")
+    add_backbone_argument(parser)
     parser.add_argument("--prefill-layers", "-p", type=int, required=True, help="the paper's combine_first")
     parser.add_argument("--teacher-dir", default=None, help="default: <results>/<task>/<backbone>/stage0-teacher")
 

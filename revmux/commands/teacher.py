@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import argparse
 
-from revmux.commands.common import add_data_arguments, data_config
+from revmux.commands.common import add_backbone_argument, add_data_arguments, data_config
 
 HELP = "stage 0: fine-tune / prompt-tune the frozen teacher"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_data_arguments(parser)
-    parser.add_argument("--backbone", required=True, help="a registered backbone or a model directory")
+    add_backbone_argument(parser)
     parser.add_argument("--mode", default=None, choices=["full", "head", "zero-shot", "prompt"],
                         help="default: the paper's for the family (full / zero-shot / prompt)")
     parser.add_argument("--epochs", type=int, default=3)

@@ -14,6 +14,7 @@ except revmux_grid.ConfigError as error:
     raise SystemExit(f"Invalid configuration: {error}")
 
 GRID = revmux_grid.build_grid(config)
+PROFILE_GRID = revmux_grid.build_profile_grid(config)
 SPLITS = ["train", "validation", "eval"]
 USES_GPU = config["device"].startswith("cuda")
 MAX_LENGTH = config["data"]["max_length"]
@@ -26,19 +27,30 @@ def alternatives(values):
 
 wildcard_constraints:
     task=alternatives(config["tasks"]),
-    backbone=alternatives(config["backbones"]),
+    backbone=alternatives({**config["backbones"], **config["profile"]["shapes"]}),
     method=alternatives(config["methods"]),
     n=r"\d+",
     p=r"\d+",
     seed=r"\d+",
+    batch=r"\d+",
+    length=r"\d+",
     split=alternatives(SPLITS),
 
 
 def final_outputs():
-    return expand(
+    metrics = expand(
         "results/{task}/{backbone}/{method}-n{n}-p{p}-s{seed}/metrics.json",
         zip,
         **GRID.to_dict("list"),
+    )
+    return metrics + profile_outputs()
+
+
+def profile_outputs():
+    return expand(
+        "results/profile/{backbone}/{method}-n{n}-p{p}-b{batch}-len{length}.json",
+        zip,
+        **PROFILE_GRID.to_dict("list"),
     )
 
 
@@ -63,6 +75,10 @@ def teacher_arguments(wildcards):
 
 def training_arguments(wildcards):
     return revmux_grid.training_arguments(config, wildcards.backbone)
+
+
+def profile_arguments(wildcards):
+    return revmux_grid.profile_arguments(config)
 
 
 def task_source(wildcards):

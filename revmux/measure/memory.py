@@ -1,0 +1,127 @@
+"""Peak memory of a workload: host RSS on every machine; on a GPU, torch's allocator peaks and NVML's
+device and per-process memory, polled in a background thread (optimum-benchmark polls every 10 ms).
+All values are bytes."""
+
+from __future__ import annotations
+
+import os
+import resource
+import threading
+from typing import Callable
+
+import psutil
+import pynvml
+import torch
+
+from revmux.measure.nvml import NvmlGpu, Unavailable
+
+POLL_INTERVAL_S = 0.01
+
+
+class PeakSampler:
+    """Calls `read` every `interval_s` in a thread while in the `with` block and keeps each key's peak."""
+
+    def __init__(self, read: Callable[[], dict[str, int | None]], interval_s: float = POLL_INTERVAL_S):
+        self.read = read
+        self.interval_s = interval_s
+        self.peaks: dict[str, int | None] = {}
+        self.samples = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _sample(self) -> None:
+        for key, value in self.read().items():
+            if value is not None:
+                previous = self.peaks.get(key)
+                self.peaks[key] = value if previous is None else max(previous, value)
+            else:
+                self.peaks.setdefault(key, None)
+        self.samples += 1
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            self._sample()
+
+    def __enter__(self) -> "PeakSampler":
+        self._sample()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._sample()
+
+
+def host_rss() -> int:
+    return psutil.Process().memory_info().rss
+
+
+def process_peak_rss() -> int:
+    """The kernel's high-water mark of this process's RSS (since it started)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def nvml_reader(gpu: NvmlGpu) -> Callable[[], dict[str, int | None]]:
+    pid = os.getpid()
+
+    def read() -> dict[str, int | None]:
+        memory = gpu.memory()
+        try:
+            mine = [used for p, used in gpu.processes() if p == pid]
+        except pynvml.NVMLError:
+            mine = []
+        return {"nvml_used": memory["used"], "nvml_reserved": memory["reserved"],
+                "nvml_process": mine[0] if mine else None}
+
+    return read
+
+
+def measure_memory(
+    fn: Callable[[], object], runs: int, device: torch.device, gpu: NvmlGpu | Unavailable,
+    sync: Callable[[], None], interval_s: float = POLL_INTERVAL_S,
+) -> dict:
+    """Peaks while `fn` runs `runs` times."""
+    unavailable: dict[str, str] = {}
+    sync()
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    readers = [lambda: {"host_rss": host_rss()}]
+    if isinstance(gpu, NvmlGpu):
+        readers.append(nvml_reader(gpu))
+    host_before = host_rss()
+    with PeakSampler(lambda: {k: v for read in readers for k, v in read().items()}, interval_s) as sampler:
+        for _ in range(runs):
+            fn()
+        sync()
+    peaks = sampler.peaks
+    result = {
+        "unit": "bytes",
+        "poll_interval_ms": interval_s * 1000,
+        "samples": sampler.samples,
+        "runs": runs,
+        "host_rss_before": host_before,
+        "host_rss_peak": peaks["host_rss"],
+        "host_process_peak_rss": process_peak_rss(),
+        "torch_max_allocated": None,
+        "torch_max_reserved": None,
+        "nvml_used_peak": peaks.get("nvml_used"),
+        "nvml_reserved": peaks.get("nvml_reserved"),
+        "nvml_process_peak": peaks.get("nvml_process"),
+        "nvml_struct": "v2" if isinstance(gpu, NvmlGpu) else None,
+    }
+    if device.type == "cuda":
+        result["torch_max_allocated"] = torch.cuda.max_memory_allocated(device)
+        result["torch_max_reserved"] = torch.cuda.max_memory_reserved(device)
+    else:
+        reason = f"device is {device.type}: torch's allocator counters exist for cuda only"
+        unavailable.update(torch_max_allocated=reason, torch_max_reserved=reason)
+    if isinstance(gpu, Unavailable):
+        unavailable.update(nvml_used_peak=gpu.reason, nvml_reserved=gpu.reason, nvml_process_peak=gpu.reason)
+    elif result["nvml_process_peak"] is None:
+        unavailable["nvml_process_peak"] = (
+            "NVML did not list this process (a container's pid namespace hides host pids, or the driver "
+            "reports no per-process memory)"
+        )
+    result["unavailable"] = unavailable
+    return result
