@@ -1,5 +1,6 @@
 # Two commands set up and run everything on a fresh machine:
 #   make run    set up the environment, then run the default workflow (config/config.yaml) on 2 cores
+#               and build reports/report.html
 #   make test   set up the environment, then run the test suite
 VENV ?= .venv
 PYTHON := $(VENV)/bin/python
@@ -19,8 +20,9 @@ $(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m pip install -qq --disable-pip-version-check --no-deps -e .
 	touch $(STAMP)
 
+# The run ends by building the one-file HTML report from its tables and figures.
 run: setup
-	$(PYTHON) -m snakemake --cores 2
+	$(PYTHON) -m snakemake --cores 2 --report reports/report.html --report-after-run
 
 test: setup
 	$(PYTHON) -m pytest

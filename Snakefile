@@ -1,11 +1,15 @@
 # The RevMUX workflow: `snakemake --cores 2` runs the default configuration (config/config.yaml).
 # Stages: fetch assets -> stage-0 teacher -> shared layer-P cache -> train -> evaluate; profile times
-# each multiplexing method against the teacher.
+# each multiplexing method against the teacher; aggregate and plots feed the HTML report
+# (`snakemake --report reports/report.html`).
 # Each stage's rules live in workflow/rules/; every rule calls `python -m revmux <verb>`, so any job
 # can be rerun and debugged by hand with the command in its log.
 from snakemake.utils import min_version
 
 min_version("9.21")
+
+
+report: "workflow/report/workflow.rst"
 
 
 # The default configuration, unless --configfile names another: a deep merge of the two would mix grids.
@@ -22,9 +26,11 @@ include: "workflow/rules/prefill.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/profile.smk"
+include: "workflow/rules/report.smk"
 
 
 rule all:
     default_target: True
     input:
         final_outputs(),
+        report_outputs(),

@@ -11,7 +11,7 @@ from revmux import __version__
 from revmux.errors import RevmuxError
 
 # verb -> module under revmux.commands with `help`, `add_arguments(parser)` and `run(args) -> int`.
-VERBS = ["fetch", "backbones", "data", "teacher", "prefill", "train", "evaluate", "profile"]
+VERBS = ["fetch", "backbones", "data", "teacher", "prefill", "train", "evaluate", "profile", "aggregate", "plots"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -13,6 +13,7 @@ from revmux.config import AdapterConfig, to_dict, validate_adapter
 from revmux.errors import RevmuxError
 from revmux.evaluation import evaluate
 from revmux.provenance import versions
+from revmux.schemas import check_result
 from revmux.training import ADAPTER_FILE, build_model, load_training_summary, run_features
 
 METRICS_FILE = "metrics.json"
@@ -61,6 +62,7 @@ def evaluate_run(config: AdapterConfig, out_dir: Path, teacher_directory: Path, 
         "timings": {**training["timings"], "evaluate_s": time.perf_counter() - start},
         "versions": versions(),
     }
+    check_result(metrics, "metrics", out_dir / METRICS_FILE)
     buffer = predictions.to_csv(index=False).encode()
     atomic_write_bytes(out_dir / PREDICTIONS_FILE, gzip.compress(buffer, mtime=0))
     atomic_write_json(out_dir / METRICS_FILE, metrics)

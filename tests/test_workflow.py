@@ -43,7 +43,7 @@ def test_lint_has_nothing_to_say():
     ("config/paper.yaml", 500, 80),   # 4 tasks x 5 backbones x (teacher + 4 methods x 2 N x 3 seeds); x 2 batch sizes
 ])
 def test_every_shipped_configuration_dry_runs_with_its_full_grid(configfile, trainings, profiles):
-    args = ["-n", "--quiet", "rules"] + (["--configfile", configfile] if configfile else [])
+    args = ["-n", "--forceall", "--quiet", "rules"] + (["--configfile", configfile] if configfile else [])
     result = snakemake(*args)
     assert result.returncode == 0, result.stdout + result.stderr
     assert job_count(result.stdout, "train") == trainings
@@ -52,8 +52,8 @@ def test_every_shipped_configuration_dry_runs_with_its_full_grid(configfile, tra
 
 
 def test_the_gpu_shapes_configuration_only_times():
-    # 5 shapes x 4 methods x 3 N x 2 batch sizes, and nothing trained
-    result = snakemake("profile_all", "-n", "--quiet", "rules", "--configfile", "config/gpu-shapes.yaml")
+    # 5 shapes x 4 methods x 3 N x 2 batch sizes, and nothing trained (--forceall: counts do not depend on what exists)
+    result = snakemake("profile_all", "-n", "--forceall", "--quiet", "rules", "--configfile", "config/gpu-shapes.yaml")
     assert result.returncode == 0, result.stdout + result.stderr
     assert job_count(result.stdout, "profile") == 120
     assert "train" not in result.stdout.split()
@@ -100,26 +100,56 @@ def test_grid_runs_the_teacher_once_per_p_and_every_method_per_n_and_seed():
         check_config({**config, "compose_sizes": [1]})
 
 
-@pytest.mark.slow
-def test_a_small_glue_run_completes_and_a_second_run_has_nothing_to_do(tmp_path):
-    """config/glue-cpu.yaml cut to one task: every rule runs for real on ../shared/data/glue."""
-    workdir = tmp_path / "work"
-    workdir.mkdir()
+GLUE_RUN = ["--cores", "2", "--configfile", "config/glue-cpu.yaml", "--config", "tasks=[rte]"]
+
+
+@pytest.fixture(scope="module")
+def glue_run(tmp_path_factory):
+    """config/glue-cpu.yaml cut to one task, run for real on ../shared/data/glue in a copy of the project."""
+    workdir = tmp_path_factory.mktemp("glue-run")
     for name in ("Snakefile", "workflow", "config", "profiles"):
         source = ROOT / name
         (shutil.copytree if source.is_dir() else shutil.copy)(source, workdir / name)
     resources = Path(os.environ.get("REVMUX_RESOURCES", ROOT / "resources")).resolve()
     (workdir / "resources").symlink_to(resources)
     os.environ.setdefault("REVMUX_SHARED", str(ROOT.parent / "shared"))
-    args = ["--cores", "2", "--configfile", "config/glue-cpu.yaml", "--config", "tasks=[rte]"]
-    first = snakemake(*args, cwd=workdir, timeout=1500)
+    first = snakemake(*GLUE_RUN, cwd=workdir, timeout=1500)
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
-    metrics = sorted(workdir.glob("results/rte/*/*-n*-p*-s0/metrics.json"))
+    return workdir
+
+
+@pytest.mark.slow
+def test_a_small_glue_run_completes_and_a_second_run_has_nothing_to_do(glue_run):
+    metrics = sorted(glue_run.glob("results/rte/*/*-n*-p*-s0/metrics.json"))
     assert len(metrics) == 6  # 2 backbones x (teacher, revmux, ora)
-    profiles = sorted(workdir.glob("results/profile/*/*.json"))
+    profiles = sorted(glue_run.glob("results/profile/*/*.json"))
     assert len(profiles) == 4  # 2 backbones x (revmux, ora)
     for path in profiles:
         assert load_result(path, "profile")["speedup"]["measured"] > 0
-    second = snakemake(*args, cwd=workdir)
+    summary = (glue_run / "results" / "tables" / "summary.csv").read_text().splitlines()
+    assert len(summary) == 1 + 6
+    assert len(list(glue_run.glob("results/plots/*.svg"))) == 2 * 4
+    second = snakemake(*GLUE_RUN, cwd=glue_run)
     assert second.returncode == 0
     assert "Nothing to be done" in second.stdout + second.stderr
+
+
+@pytest.mark.slow
+def test_the_report_renders_its_summary_table_and_figures_in_chromium(glue_run):
+    from report_check import check_report, chromium_path
+
+    report = glue_run / "reports" / "report.html"
+    report.parent.mkdir(exist_ok=True)
+    built = snakemake(*GLUE_RUN, "--report", str(report), cwd=glue_run)
+    assert built.returncode == 0, built.stdout[-3000:] + built.stderr[-3000:]
+    if chromium_path() is None:
+        if os.environ.get("REVMUX_REQUIRE_BROWSER"):
+            pytest.fail("REVMUX_REQUIRE_BROWSER is set but no chromium is installed (apt-get install chromium)")
+        pytest.skip("no chromium here to look at the report (apt-get install chromium)")
+    from revmux.plots import FIGURES
+
+    screenshots = ROOT / "reports" / "screenshots"
+    seen = check_report(report, screenshots, list(FIGURES.values()), ["minilm-l6", "stories260k"], min_summary_rows=6)
+    assert seen["summary_rows"] == 6
+    assert len(seen["figures"]) == len(FIGURES) * 2 and set(seen["figures"].values()) == {1}
+    shutil.copy(report, ROOT / "reports" / "ci-report.html")

@@ -4,6 +4,7 @@ import re
 from snakemake.utils import validate
 
 from revmux import grid as revmux_grid
+from revmux import plots as revmux_plots
 
 
 revmux_grid.coerce_command_line_values(config)
@@ -35,6 +36,16 @@ wildcard_constraints:
     batch=r"\d+",
     length=r"\d+",
     split=alternatives(SPLITS),
+
+
+PLOT_CATEGORIES = revmux_plots.FIGURES  # figure -> report category
+
+
+def report_outputs():
+    """The tables and figures of the report: what the default target builds last."""
+    return ["results/tables/summary.html"] + expand(
+        "results/plots/{backbone}-{figure}.svg", backbone=config["backbones"], figure=PLOT_CATEGORIES
+    )
 
 
 def final_outputs():

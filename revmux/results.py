@@ -1,0 +1,86 @@
+"""Finding and reading the grid's result files, each checked against its schema.
+
+A broken file (truncated, edited, from an older version) is an error that names it; callers may
+choose to skip broken files (`keep_going`), and then every skipped path is reported.
+"""
+
+from __future__ import annotations
+
+import gzip
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from revmux.errors import RevmuxError
+from revmux.schemas import load_result
+
+log = logging.getLogger(__name__)
+
+METRICS_GLOB = "*/*/*-n*-p*-s*/metrics.json"
+PROFILE_GLOB = "profile/*/*.json"
+PREDICTION_COLUMNS = ["regrouping", "example", "label", "prediction", "teacher_prediction"]
+
+
+@dataclass
+class Run:
+    """One evaluated run: its metrics and its per-example predictions."""
+
+    path: Path
+    metrics: dict
+    predictions: pd.DataFrame
+
+
+@dataclass
+class Results:
+    runs: list[Run] = field(default_factory=list)
+    profiles: list[dict] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # "path: problem" of every broken file skipped
+
+
+def read_predictions(path: Path) -> pd.DataFrame:
+    try:
+        with gzip.open(path, "rt") as handle:
+            frame = pd.read_csv(handle)
+    except FileNotFoundError:
+        raise RevmuxError(f"{path}: missing; rerun the evaluate job of this run") from None
+    except (OSError, EOFError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
+        raise RevmuxError(f"{path}: unreadable predictions ({error}); delete the run's metrics.json and rerun it") from None
+    missing = [column for column in PREDICTION_COLUMNS if column not in frame.columns]
+    if missing:
+        raise RevmuxError(f"{path}: predictions lack the columns {', '.join(missing)}; rerun the evaluate job of this run")
+    return frame
+
+
+def _read_run(metrics_path: Path) -> Run:
+    metrics = load_result(metrics_path, "metrics")
+    predictions = read_predictions(metrics_path.with_name("predictions.csv.gz"))
+    regroupings = len(metrics["accuracy"]["per_regrouping"])
+    if predictions["regrouping"].nunique() != regroupings:
+        raise RevmuxError(
+            f"{metrics_path}: {regroupings} regroupings in metrics but {predictions['regrouping'].nunique()} in its "
+            "predictions; the two files come from different evaluations: rerun the evaluate job"
+        )
+    return Run(metrics_path, metrics, predictions)
+
+
+def collect(results_dir: Path, keep_going: bool = False) -> Results:
+    """Every run and profile under `results_dir`. Raises on the first broken file unless `keep_going`."""
+    results_dir = Path(results_dir)
+    if not results_dir.is_dir():
+        raise RevmuxError(f"no results directory {results_dir}: run the workflow first (`make run`) or pass --results")
+    found = Results()
+    readers = [(path, _read_run, found.runs) for path in sorted(results_dir.glob(METRICS_GLOB))]
+    readers += [(path, lambda p: load_result(p, "profile"), found.profiles) for path in sorted(results_dir.glob(PROFILE_GLOB))]
+    for path, read, into in readers:
+        try:
+            into.append(read(path))
+        except RevmuxError as error:
+            if not keep_going:
+                raise RevmuxError(f"{error} (or pass --keep-going to skip broken files)") from None
+            log.warning("skipping %s", error)
+            found.skipped.append(str(error))
+    if not found.runs and not found.profiles:
+        raise RevmuxError(f"no metrics.json or profile files under {results_dir}: run the workflow first")
+    return found
