@@ -50,7 +50,7 @@ def _message(axes, text: str) -> None:
 def accuracy_vs_speedup(summary: pd.DataFrame, backbone: str):
     rows = summary[summary.backbone == backbone]
     tasks = list(dict.fromkeys(rows["task"]))
-    figure, axes_row = plt.subplots(1, len(tasks), figsize=(5.5 * len(tasks), 4.5), squeeze=False)
+    figure, axes_row = plt.subplots(1, len(tasks), figsize=(max(8.0, 5.5 * len(tasks)), 5.5), squeeze=False)
     for axes, task in zip(axes_row[0], tasks):
         here = rows[rows.task == task]
         teacher = here[here.method == "teacher"]
@@ -68,9 +68,12 @@ def accuracy_vs_speedup(summary: pd.DataFrame, backbone: str):
                     continue
                 error = [[(row["accuracy_mean"] - row["accuracy_ci_low"]) * 100],
                          [(row["accuracy_ci_high"] - row["accuracy_mean"]) * 100]]
+                invalid = row.get("profile_valid") is not None and pd.notna(row["profile_valid"]) and not row["profile_valid"]
+                label = method if method == "teacher" else f"{method} N={row['n']}"
                 axes.errorbar(row["speedup"], row["accuracy_mean"] * 100, yerr=error, color=COLORS.get(method, "grey"),
                               marker="*" if method == "teacher" else MARKERS.get(row["n"], "o"), markersize=8, capsize=3,
-                              linestyle="none", label=method if method == "teacher" else f"{method} N={row['n']}")
+                              linestyle="none", markerfacecolor="none" if invalid else None,
+                              label=label + (" (timing invalid)" if invalid else ""))
         axes.set_title(task)
         axes.set_xlabel("measured speedup over the teacher (x)")
         axes.set_ylabel("accuracy (%), 95% bootstrap interval")
@@ -81,7 +84,7 @@ def accuracy_vs_speedup(summary: pd.DataFrame, backbone: str):
     unique = dict(zip(labels, handles))
     figure.suptitle(f"{backbone}: accuracy against measured speedup")
     figure.tight_layout(rect=(0, 0.14, 1, 1))
-    figure.legend(unique.values(), unique.keys(), loc="lower center", ncol=min(len(unique), 4), fontsize=8)
+    figure.legend(unique.values(), unique.keys(), loc="lower center", ncol=min(len(unique), 3), fontsize=8)
     return figure
 
 

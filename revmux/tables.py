@@ -223,6 +223,10 @@ def _number(value, fmt: str) -> str:
     return "–" if value is None or (isinstance(value, float) and np.isnan(value)) else format(value, fmt)
 
 
+def _is_false(value) -> bool:
+    return value is not None and not pd.isna(value) and not bool(value)
+
+
 def display_summary(summary: pd.DataFrame) -> pd.DataFrame:
     """The summary for people: accuracy in %, change in points, speed as x, memory in MB (1e6 bytes)."""
     def percent(value):
@@ -238,7 +242,8 @@ def display_summary(summary: pd.DataFrame) -> pd.DataFrame:
             "Δ vs teacher (points, paired)": f"{row['delta_vs_teacher'] * 100:+.1f} "
                                               f"[{row['delta_ci_low'] * 100:+.1f}, {row['delta_ci_high'] * 100:+.1f}]",
             "agreement with teacher %": percent(row["agreement_with_teacher"]),
-            "speedup (measured)": _number(row["speedup"], ".2f") + ("x" if pd.notna(row["speedup"]) else ""),
+            "speedup (measured)": _number(row["speedup"], ".2f") + ("x" if pd.notna(row["speedup"]) else "")
+                                  + (" (INVALID: see profiles)" if _is_false(row["profile_valid"]) else ""),
             "ceiling": _number(row["ceiling"], ".2f") + ("x" if pd.notna(row["ceiling"]) else ""),
             "throughput (samples/s)": _number(row["throughput_samples_per_s"], ".1f"),
             "peak memory (MB)": _number(None if pd.isna(row["peak_memory_bytes"]) else row["peak_memory_bytes"] / 1e6, ".0f"),

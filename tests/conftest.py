@@ -31,3 +31,14 @@ def glue_dir():
     if not (directory / "SST-2" / "dev.tsv").is_file():
         pytest.fail(f"the GLUE files are expected at {directory} (set REVMUX_GLUE_DIR)")
     return directory
+
+
+@pytest.fixture(scope="session")
+def glue_run(tmp_path_factory, resources):
+    """config/glue-cpu.yaml cut to RTE, run for real with `snakemake --cores 2` in a copy of the project."""
+    from workflow_run import GLUE_RUN, copy_project, snakemake
+
+    workdir = copy_project(tmp_path_factory.mktemp("glue-run"))
+    first = snakemake("--cores", "2", *GLUE_RUN, cwd=workdir, timeout=1500)
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    return workdir

@@ -3,24 +3,13 @@ of bad configurations, and a real run of a small GLUE configuration that a secon
 
 import os
 import shutil
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
 from revmux.grid import build_grid, check_config, coerce_command_line_values, ConfigError
 from revmux.schemas import load_result
 
-ROOT = Path(__file__).resolve().parent.parent
-SNAKEMAKE = [sys.executable, "-m", "snakemake"]
-
-
-def snakemake(*args, cwd=ROOT, timeout=900):
-    # Rules call `python -m revmux`: the interpreter running the tests must come first on PATH.
-    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "PATH": path}
-    return subprocess.run([*SNAKEMAKE, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env)
+from workflow_run import GLUE_RUN, ROOT, snakemake
 
 
 def job_count(output: str, rule: str) -> int:
@@ -100,24 +89,6 @@ def test_grid_runs_the_teacher_once_per_p_and_every_method_per_n_and_seed():
         check_config({**config, "compose_sizes": [1]})
 
 
-GLUE_RUN = ["--cores", "2", "--configfile", "config/glue-cpu.yaml", "--config", "tasks=[rte]"]
-
-
-@pytest.fixture(scope="module")
-def glue_run(tmp_path_factory):
-    """config/glue-cpu.yaml cut to one task, run for real on ../shared/data/glue in a copy of the project."""
-    workdir = tmp_path_factory.mktemp("glue-run")
-    for name in ("Snakefile", "workflow", "config", "profiles"):
-        source = ROOT / name
-        (shutil.copytree if source.is_dir() else shutil.copy)(source, workdir / name)
-    resources = Path(os.environ.get("REVMUX_RESOURCES", ROOT / "resources")).resolve()
-    (workdir / "resources").symlink_to(resources)
-    os.environ.setdefault("REVMUX_SHARED", str(ROOT.parent / "shared"))
-    first = snakemake(*GLUE_RUN, cwd=workdir, timeout=1500)
-    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
-    return workdir
-
-
 @pytest.mark.slow
 def test_a_small_glue_run_completes_and_a_second_run_has_nothing_to_do(glue_run):
     metrics = sorted(glue_run.glob("results/rte/*/*-n*-p*-s0/metrics.json"))
@@ -129,7 +100,7 @@ def test_a_small_glue_run_completes_and_a_second_run_has_nothing_to_do(glue_run)
     summary = (glue_run / "results" / "tables" / "summary.csv").read_text().splitlines()
     assert len(summary) == 1 + 6
     assert len(list(glue_run.glob("results/plots/*.svg"))) == 2 * 4
-    second = snakemake(*GLUE_RUN, cwd=glue_run)
+    second = snakemake("--cores", "2", *GLUE_RUN, cwd=glue_run)
     assert second.returncode == 0
     assert "Nothing to be done" in second.stdout + second.stderr
 
@@ -140,7 +111,7 @@ def test_the_report_renders_its_summary_table_and_figures_in_chromium(glue_run):
 
     report = glue_run / "reports" / "report.html"
     report.parent.mkdir(exist_ok=True)
-    built = snakemake(*GLUE_RUN, "--report", str(report), cwd=glue_run)
+    built = snakemake("--cores", "2", *GLUE_RUN, "--report", str(report), cwd=glue_run)
     assert built.returncode == 0, built.stdout[-3000:] + built.stderr[-3000:]
     if chromium_path() is None:
         if os.environ.get("REVMUX_REQUIRE_BROWSER"):
