@@ -25,4 +25,4 @@ run: setup
 	$(PYTHON) -m snakemake --cores 2 --report reports/report.html --report-after-run
 
 test: setup
-	$(PYTHON) -m pytest
+	$(PYTHON) -m pytest --durations=10
