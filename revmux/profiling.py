@@ -31,7 +31,7 @@ from revmux.measure.system import host_info
 from revmux.measure.validity import assess
 from revmux.model import MultiplexedModel, teacher_answer_states
 from revmux.multiplexers import build_multiplexer
-from revmux.provenance import versions
+from revmux.provenance import git_commit, versions
 
 SCHEMA_VERSION = 1
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -86,18 +86,6 @@ def random_batch(backbone: SplitBackbone, batch_size: int, length: int, seed: in
     ids = torch.randint(0, backbone.model.config.vocab_size, (batch_size, length), generator=generator)
     mask = torch.ones(batch_size, length, dtype=torch.long)
     return backbone.token_batch(ids, mask)
-
-
-def _git_commit() -> str | None:
-    import subprocess
-    from pathlib import Path
-
-    try:
-        return subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True, check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return None
 
 
 def profile(settings: ProfileSettings, spec: BackboneSpec, resources=None, progress: bool = False) -> dict:
@@ -173,7 +161,7 @@ def profile(settings: ProfileSettings, spec: BackboneSpec, resources=None, progr
             "gpu": gpu.identity() if isinstance(gpu, NvmlGpu) else None,
             "gpu_unavailable": gpu.reason if isinstance(gpu, Unavailable) else None,
             "versions": versions(),
-            "git_commit": _git_commit(),
+            "git_commit": git_commit(),
         },
         "telemetry": telemetry,
         "foreign_gpu_processes": foreign if not isinstance(foreign, Unavailable) else None,

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import html
 import json
-import subprocess
 from pathlib import Path
 
 import pandas as pd
 
 from revmux.atomic import atomic_write_text
 from revmux.errors import RevmuxError
+from revmux.provenance import git_commit
 from revmux.results import Results, collect
 from revmux.tables import (
     correctness, default_profile_setting, display_summary, paper_layout, profiles_table, run_row, runs_table,
@@ -19,17 +19,6 @@ from revmux.tables import (
 )
 
 SUMMARY_TABLE_ID = "summary-table"
-
-
-def git_commit() -> str | None:
-    try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent,
-                                capture_output=True, text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=Path(__file__).parent,
-                               capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return None
-    return commit + (" (with uncommitted changes)" if dirty else "")
 
 
 def provenance(results: Results) -> dict:

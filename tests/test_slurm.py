@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from workflow_run import GLUE_RUN, SNAKEMAKE, copy_project, snakemake, workflow_env
+from workflow_run import GLUE_RUN, SNAKEMAKE, copy_project, workflow_env
 
 SLURM_RUN = ["--workflow-profile", "profiles/slurm-ci", *GLUE_RUN]
 # Jobs that run on the cluster (the fetch, aggregate and plots rules run where snakemake runs):
