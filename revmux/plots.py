@@ -7,6 +7,7 @@ peak memory and energy per sample against N, and agreement with the teacher's pr
 
 from __future__ import annotations
 
+import io
 import textwrap
 from pathlib import Path
 
@@ -17,18 +18,13 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from revmux.atomic import atomic_write_bytes  # noqa: E402
 from revmux.profiling import analytic_ceiling  # noqa: E402
+from revmux.report_layout import FIGURES  # noqa: E402
 from revmux.tables import METHOD_ORDER  # noqa: E402
 
 COLORS = {"teacher": "black", "adapter": "tab:orange", "ora": "tab:green", "hadamard": "tab:purple", "revmux": "tab:blue"}
 MARKERS = {2: "o", 3: "v", 4: "s", 8: "D"}
-# figure -> its category in the Snakemake report (numbered so the report lists them in this order)
-FIGURES = {
-    "accuracy-vs-speedup": "2. Accuracy vs speedup",
-    "speedup-vs-n": "3. Speedup vs N",
-    "memory-energy-vs-n": "4. Memory and energy",
-    "agreement": "5. Agreement with the teacher",
-}
 
 
 def figure_paths(out: Path, backbone: str) -> dict[str, Path]:
@@ -172,9 +168,6 @@ def agreement(summary: pd.DataFrame, backbone: str):
 
 
 def draw_all(summary: pd.DataFrame, profiles: pd.DataFrame, backbones: list[str], out: Path) -> list[Path]:
-    from revmux.atomic import atomic_write_bytes
-    import io
-
     written = []
     for backbone in backbones:
         figures = {

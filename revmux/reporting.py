@@ -12,13 +12,13 @@ import pandas as pd
 from revmux.atomic import atomic_write_text
 from revmux.errors import RevmuxError
 from revmux.provenance import git_commit
+from revmux.report_layout import SUMMARY_TABLE_ID
 from revmux.results import Results, collect
 from revmux.tables import (
     correctness, default_profile_setting, display_summary, paper_layout, profiles_table, run_row, runs_table,
     summary_table,
 )
 
-SUMMARY_TABLE_ID = "summary-table"
 
 
 def provenance(results: Results) -> dict:

@@ -99,12 +99,12 @@ def profile_row(profile: dict) -> dict:
         "random_init": profile["backbone"]["random_init"],
         "hardware": environment["gpu"]["name"] if environment["gpu"] else environment["host"]["cpu"],
     }
+    row["memory_source"] = _peak_memory(memory["teacher"])[1]
     for path in ("teacher", "multiplexed"):
-        peak, source = _peak_memory(memory[path])
         row.update({
             f"{path}_samples_per_s": latency[path]["samples_per_s"], f"{path}_latency_p50_s": latency[path]["p50"],
             f"{path}_latency_cv": latency[path]["cv"], f"{path}_flops_per_sample": profile["flops_per_sample"][path],
-            f"{path}_peak_memory_bytes": peak, "memory_source": source,
+            f"{path}_peak_memory_bytes": _peak_memory(memory[path])[0],
             f"{path}_energy_per_sample_j": energy[path]["per_sample"],
             f"{path}_net_energy_per_sample_j": energy[path]["net_per_sample"],
         })

@@ -13,13 +13,13 @@ import os
 import shutil
 from pathlib import Path
 
+from revmux.report_layout import FIGURES, SUMMARY_CATEGORY, SUMMARY_TABLE_ID
+
 CHROMIUM_FLAGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
     "--disable-component-update", "--disable-sync", "--disable-quic",
 ]
-SUMMARY_CATEGORY = "1. Summary table"
-SUMMARY_TABLE = "#summary-table"
-
+SUMMARY_TABLE = f"#{SUMMARY_TABLE_ID}"
 
 
 def chromium_path() -> str | None:
@@ -97,8 +97,6 @@ def main() -> None:
     parser.add_argument("--backbone", action="append", required=True, help="a backbone subcategory to open (repeatable)")
     parser.add_argument("--min-summary-rows", type=int, default=1)
     args = parser.parse_args()
-    from revmux.plots import FIGURES
-
     print(check_report(args.report, args.screenshots, list(FIGURES.values()), args.backbone, args.min_summary_rows))
 
 

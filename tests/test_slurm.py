@@ -55,7 +55,8 @@ def sacct(*names: str) -> list[dict]:
 
 
 def run_ids(output: str) -> list[str]:
-    return sorted(set(re.findall(r"job-name ([0-9a-f-]{36})", output)) | set(re.findall(r"run_uuid[=: ]+([0-9a-f-]{36})", output)))
+    """The runs' ids: the plugin names every job after its run (`sbatch --job-name <id>`, shown with --verbose)."""
+    return sorted(set(re.findall(r"job-name ([0-9a-f-]{36})", output)))
 
 
 def kill_first_training_job(process: subprocess.Popen) -> str:

@@ -117,7 +117,7 @@ def test_the_report_renders_its_summary_table_and_figures_in_chromium(glue_run):
         if os.environ.get("REVMUX_REQUIRE_BROWSER"):
             pytest.fail("REVMUX_REQUIRE_BROWSER is set but no chromium is installed (apt-get install chromium)")
         pytest.skip("no chromium here to look at the report (apt-get install chromium)")
-    from revmux.plots import FIGURES
+    from revmux.report_layout import FIGURES
 
     screenshots = ROOT / "reports" / "screenshots"
     seen = check_report(report, screenshots, list(FIGURES.values()), ["minilm-l6", "stories260k"], min_summary_rows=6)

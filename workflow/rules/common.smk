@@ -4,7 +4,7 @@ import re
 from snakemake.utils import validate
 
 from revmux import grid as revmux_grid
-from revmux import plots as revmux_plots
+from revmux import report_layout
 
 
 revmux_grid.coerce_command_line_values(config)
@@ -38,7 +38,7 @@ wildcard_constraints:
     split=alternatives(SPLITS),
 
 
-PLOT_CATEGORIES = revmux_plots.FIGURES  # figure -> report category
+PLOT_CATEGORIES = report_layout.FIGURES  # figure -> report category
 
 
 def report_outputs():

@@ -14,7 +14,7 @@ rule aggregate:
         html=report(
             "results/tables/summary.html",
             caption="../report/summary.rst",
-            category="1. Summary table",
+            category=report_layout.SUMMARY_CATEGORY,
             labels={"table": "accuracy, paired change, speed, memory, energy"},
         ),
     log:
