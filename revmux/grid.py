@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from revmux.backbones import resolve_backbone
+from revmux.config import TEACHER_MODES
 from revmux.data import resolve_task
 from revmux.data.glue import GLUE_LAYOUTS, require_glue_file
 from revmux.errors import RevmuxError
@@ -146,10 +147,19 @@ def build_profile_grid(config: dict) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=PROFILE_COLUMNS)
 
 
-def profile_arguments(config: dict) -> str:
-    """The `revmux profile` flags for the profile block."""
+def soft_prompt_length(config: dict, backbone: str) -> int:
+    """Tokens of soft prompt the backbone's teacher is evaluated with (T5 prompt tuning), else 0."""
+    family = resolve_backbone(backbone).family
+    teacher = teacher_settings(config, backbone)
+    mode = teacher.get("mode") or TEACHER_MODES[family][0]
+    return int(teacher["prompt_length"]) if family == "encoder-decoder" and mode == "prompt" else 0
+
+
+def profile_arguments(config: dict, backbone: str) -> str:
+    """The `revmux profile` flags for the profile block; T5 is timed with its teacher's soft prompt."""
     profile = config["profile"]
     return " ".join([
+        f"--soft-prompt-length {soft_prompt_length(config, backbone)}",
         f"--device {config['device']}", f"--dtype {profile['dtype']}", f"--warmup-runs {profile['warmup_runs']}",
         f"--min-iterations {profile['min_iterations']}", f"--min-duration {profile['min_duration_s']}",
         f"--memory-runs {profile['memory_runs']}", f"--energy-window {profile['energy_window_s']}",
@@ -188,8 +198,13 @@ def training_arguments(config: dict, backbone: str) -> str:
     return " ".join(flags)
 
 
+def teacher_settings(config: dict, backbone: str) -> dict:
+    """The teacher block with the backbone's own overrides applied (timing-only shapes have none)."""
+    return {**config["teacher"], **config["backbones"].get(backbone, {}).get("teacher", {})}
+
+
 def teacher_arguments(config: dict, backbone: str) -> str:
-    teacher = {**config["teacher"], **config["backbones"][backbone].get("teacher", {})}
+    teacher = teacher_settings(config, backbone)
     flags = [f"--epochs {teacher['epochs']}", f"--batch-size {teacher['batch_size']}",
              f"--prompt-length {teacher['prompt_length']}"]
     if teacher.get("mode"):

@@ -19,9 +19,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from revmux.atomic import atomic_write_bytes  # noqa: E402
-from revmux.profiling import analytic_ceiling  # noqa: E402
 from revmux.report_layout import FIGURES  # noqa: E402
-from revmux.tables import METHOD_ORDER  # noqa: E402
+from revmux.tables import HARDWARE_KEYS, METHOD_ORDER  # noqa: E402
 
 COLORS = {"teacher": "black", "adapter": "tab:orange", "ora": "tab:green", "hadamard": "tab:purple", "revmux": "tab:blue"}
 MARKERS = {2: "o", 3: "v", 4: "s", 8: "D"}
@@ -84,27 +83,52 @@ def accuracy_vs_speedup(summary: pd.DataFrame, backbone: str):
     return figure
 
 
+def _invalid(row) -> bool:
+    return "valid" in row and pd.notna(row["valid"]) and not bool(row["valid"])
+
+
+def _points(axes, points: pd.DataFrame, x: str, y: str, color: str, label: str, scale: float = 1.0) -> None:
+    """A line through the points; a valid timing is a filled marker, an invalid one hollow and labelled so."""
+    axes.plot(points[x], points[y] * scale, color=color, linewidth=1, label=label)
+    for _, row in points.iterrows():
+        invalid = _invalid(row)
+        axes.plot([row[x]], [row[y] * scale], marker="o", color=color, linestyle="none",
+                  markerfacecolor="none" if invalid else color, label=f"{label} (timing invalid)" if invalid else None)
+
+
+def _dedupe_legend(axes) -> None:
+    handles, labels = axes.get_legend_handles_labels()
+    unique = dict(zip(labels, handles))
+    axes.legend(unique.values(), unique.keys(), fontsize=8)
+
+
+def _setting_title(group: pd.DataFrame) -> str:
+    first = group.iloc[0]
+    return f"{first['device']} {first['dtype']}, {int(first['threads'])} threads"
+
+
 def speedup_vs_n(profiles: pd.DataFrame, backbone: str):
     figure, axes = plt.subplots(figsize=(6.5, 4.5))
     rows = profiles[profiles.backbone == backbone] if not profiles.empty else profiles
     if rows.empty:
         _message(axes, "no timing profile for this backbone")
         return figure
-    for (p, batch, length), group in rows.groupby(["p", "batch", "length"]):
-        layers = int(group["num_layers"].iloc[0])
-        ns = np.linspace(1, max(group["n"].max(), 2), 100)
-        axes.plot(ns, [analytic_ceiling(layers, p, n) for n in ns], color="grey", linestyle="--",
-                  label=f"ceiling L/(P+(L-P)/N), L={layers}, P={p}")
+    for (*_, p, batch, length), group in rows.groupby(HARDWARE_KEYS + ["p", "batch", "length"]):
+        setting = f"{_setting_title(group)}, batch {batch} x {length}"
+        a, b = group["ceiling_per_instance_flops"].mean(), group["ceiling_per_composite_flops"].mean()
+        if pd.notna(a) and pd.notna(b):
+            # The ceiling from the FLOPs run once per instance (a) and once per composite (b).
+            ns = np.linspace(1, max(group["n"].max(), 2), 100)
+            axes.plot(ns, (a + b) / (a + b / ns), color="grey", linestyle="--", label=f"ceiling (a+b)/(a+b/N), P={p}, {setting}")
         for method in _methods(group):
             points = group[group.method == method].sort_values("n")
-            axes.plot(points["n"], points["speedup"], marker="o", color=COLORS.get(method, "grey"),
-                      label=f"{method} (batch {batch} x {length})")
+            _points(axes, points, "n", "speedup", COLORS.get(method, "grey"), f"{method} ({setting})")
     axes.axhline(1.0, color="black", linewidth=0.8)
     axes.set_xlabel("N (instances per composite)")
     axes.set_ylabel("measured speedup over the teacher (x)")
     axes.set_title(f"{backbone}: speedup against N ({rows['hardware'].iloc[0]})")
     axes.grid(alpha=0.3)
-    axes.legend(fontsize=8)
+    _dedupe_legend(axes)
     figure.tight_layout()
     return figure
 
@@ -116,31 +140,38 @@ def memory_energy_vs_n(profiles: pd.DataFrame, backbone: str):
         _message(memory_axes, "no timing profile for this backbone")
         _message(energy_axes, "no timing profile for this backbone")
         return figure
-    for method in _methods(rows):
-        points = rows[rows.method == method].sort_values("n")
-        for batch, group in points.groupby("batch"):
-            memory_axes.plot(group["n"], group["multiplexed_peak_memory_bytes"] / 1e6, marker="o",
-                             color=COLORS.get(method, "grey"), label=f"{method} (batch {batch})")
-            if group["multiplexed_energy_per_sample_j"].notna().any():
-                energy_axes.plot(group["n"], group["multiplexed_energy_per_sample_j"], marker="o",
-                                 color=COLORS.get(method, "grey"), label=f"{method} (batch {batch})")
-    teacher = rows.groupby("batch")[["teacher_peak_memory_bytes", "teacher_energy_per_sample_j"]].mean()
-    for batch, values in teacher.iterrows():
-        memory_axes.plot([1], [values["teacher_peak_memory_bytes"] / 1e6], marker="*", markersize=12, color="black",
-                         linestyle="none", label=f"teacher (batch {batch})")
-        if pd.notna(values["teacher_energy_per_sample_j"]):
-            energy_axes.plot([1], [values["teacher_energy_per_sample_j"]], marker="*", markersize=12, color="black",
-                             linestyle="none", label=f"teacher (batch {batch})")
-    source = rows["memory_source"].iloc[0].replace("_", " ")
-    memory_axes.set_xlabel("N (instances per composite; teacher at 1)")
-    memory_axes.set_ylabel(f"peak memory (MB, {source})")
-    memory_axes.grid(alpha=0.3)
-    memory_axes.legend(fontsize=8)
+    has_memory = rows["multiplexed_peak_memory_bytes"].notna().any()
+    for keys, group in rows.groupby(HARDWARE_KEYS + ["batch"]):
+        setting = f"{_setting_title(group)}, batch {keys[-1]}"
+        for method in _methods(group):
+            points = group[group.method == method].sort_values("n")
+            color = COLORS.get(method, "grey")
+            if points["multiplexed_peak_memory_bytes"].notna().any():
+                _points(memory_axes, points, "n", "multiplexed_peak_memory_bytes", color, f"{method} ({setting})", 1e-6)
+            if points["multiplexed_energy_per_sample_j"].notna().any():
+                _points(energy_axes, points, "n", "multiplexed_energy_per_sample_j", color, f"{method} ({setting})")
+        teacher = group[["teacher_peak_memory_bytes", "teacher_energy_per_sample_j"]].mean()
+        if pd.notna(teacher["teacher_peak_memory_bytes"]):
+            memory_axes.plot([1], [teacher["teacher_peak_memory_bytes"] / 1e6], marker="*", markersize=12, color="black",
+                             linestyle="none", label=f"teacher ({setting})")
+        if pd.notna(teacher["teacher_energy_per_sample_j"]):
+            energy_axes.plot([1], [teacher["teacher_energy_per_sample_j"]], marker="*", markersize=12, color="black",
+                             linestyle="none", label=f"teacher ({setting})")
+    if has_memory:
+        source = rows["multiplexed_peak_memory_source"].dropna().iloc[0]
+        memory_axes.set_xlabel("N (instances per composite; teacher at 1)")
+        memory_axes.set_ylabel("peak memory over the loaded model (MB)")
+        memory_axes.set_title(source, fontsize=9)
+        memory_axes.grid(alpha=0.3)
+        _dedupe_legend(memory_axes)
+    else:
+        reason = rows["multiplexed_peak_memory_source"].dropna()
+        _message(memory_axes, "peak memory n/a:\n" + (reason.iloc[0] if len(reason) else "no reading"))
     if rows["multiplexed_energy_per_sample_j"].notna().any():
         energy_axes.set_xlabel("N (instances per composite; teacher at 1)")
         energy_axes.set_ylabel("GPU energy per sample (J)")
         energy_axes.grid(alpha=0.3)
-        energy_axes.legend(fontsize=8)
+        _dedupe_legend(energy_axes)
     else:
         reason = rows["energy_unavailable"].dropna()
         _message(energy_axes, "energy not measured here:\n" + (reason.iloc[0] if len(reason) else "no reading"))

@@ -21,10 +21,11 @@ from revmux.backbones.split import SplitBackbone, TokenBatch, split_backbone
 from revmux.errors import RevmuxError
 from revmux.heads import LinearHead
 from revmux.measure.clock import clock_for
+from revmux.measure.contention import FOREIGN_CPU_TOLERANCE, MAX_DRIFT, assess_contention, drift, foreign_cores, read_cpu, usable_cpus
 from revmux.measure.energy import measure_energy
 from revmux.measure.flops import count_flops
 from revmux.measure.latency import LatencySettings, measure_latency
-from revmux.measure.memory import measure_memory
+from revmux.measure.memory import PeakSampler, host_rss, measure_memory
 from revmux.measure.nvml import NvmlGpu, Unavailable, cuda_uuid, foreign_processes, open_gpu
 from revmux.measure.stats import summarize_ratios
 from revmux.measure.system import host_info
@@ -33,7 +34,7 @@ from revmux.model import MultiplexedModel, teacher_answer_states
 from revmux.multiplexers import build_multiplexer
 from revmux.provenance import git_commit, versions
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 PATHS = ("teacher", "multiplexed")
 NUM_CLASSES = 2
@@ -55,12 +56,46 @@ class ProfileSettings:
     memory_runs: int = 5
     energy_window_s: float = 1.0
     max_cv: float = 0.10
+    foreign_cpu_tolerance: float = FOREIGN_CPU_TOLERANCE
+    max_drift: float = MAX_DRIFT
+    soft_prompt_length: int = 0  # T5: the prompt-tuned teacher's soft prompt, so the evaluated configuration is timed
     seed: int = 0
 
 
-def analytic_ceiling(num_layers: int, prefill_layers: int, n: int) -> float:
-    """Speedup if only the layers ran and cost the same per sequence: L / (P + (L - P) / N)."""
+def layer_ceiling(num_layers: int, prefill_layers: int, n: int) -> float:
+    """The speedup if only the split stack's layers ran, each costing the same: L / (P + (L - P) / N).
+    Kept for reference: it leaves out what else runs once per sequence (T5's whole decoder)."""
     return num_layers / (prefill_layers + (num_layers - prefill_layers) / n)
+
+
+def ceiling_from_parts(per_instance: float, per_composite: float, n: int) -> float:
+    """The speedup if multiplexing cost nothing: the work that runs once per instance (a) stays, the work
+    that runs once per sequence of the shared part (b) is divided by N: (a + b) / (a + b / N)."""
+    return (per_instance + per_composite) / (per_instance + per_composite / n)
+
+
+def ceiling_parts(backbone: SplitBackbone, head: torch.nn.Module, batch: TokenBatch, prefill_layers: int) -> dict:
+    """FLOPs per sample of the teacher's parts, counted with the same counter for every family: per instance
+    the embeddings, layers [0, P) and the head; per composite layers [P, L) and what turns their output into
+    answer states (the final norm; T5's decoder, whose cross-attention reads every encoder token)."""
+    with torch.inference_mode():
+        hidden, mask = backbone.embed(batch)
+        prefilled = backbone.run_layers(hidden, mask, 0, prefill_layers)
+        shared = backbone.run_layers(prefilled, mask, prefill_layers, backbone.num_layers)
+        answers = backbone.answer_states(shared, mask, batch.answer_positions.unsqueeze(1))[:, 0]
+
+        def instance_part():
+            embedded, _ = backbone.embed(batch)
+            backbone.run_layers(embedded, mask, 0, prefill_layers)
+            head(answers)
+
+        def composite_part():
+            out = backbone.run_layers(prefilled, mask, prefill_layers, backbone.num_layers)
+            backbone.answer_states(out, mask, batch.answer_positions.unsqueeze(1))
+
+        size = len(batch.input_ids)
+        return {"per_instance_flops": count_flops(instance_part) / size,
+                "per_composite_flops": count_flops(composite_part) / size}
 
 
 def check_settings(settings: ProfileSettings, spec: BackboneSpec) -> None:
@@ -78,6 +113,13 @@ def check_settings(settings: ProfileSettings, spec: BackboneSpec) -> None:
                           "choose one that is, so every composite is full")
     if settings.batch_size < 1 or settings.length < 2:
         raise RevmuxError("batch size must be >= 1 and length >= 2")
+    if settings.soft_prompt_length < 0:
+        raise RevmuxError(f"soft prompt length must be >= 0, got {settings.soft_prompt_length}")
+    if settings.soft_prompt_length and spec.family != "encoder-decoder":
+        raise RevmuxError(
+            f"--soft-prompt-length applies to encoder-decoder (T5) backbones, whose teacher is prompt-tuned; "
+            f"{spec.name} is {spec.family}: leave it at 0"
+        )
 
 
 def random_batch(backbone: SplitBackbone, batch_size: int, length: int, seed: int) -> TokenBatch:
@@ -88,22 +130,19 @@ def random_batch(backbone: SplitBackbone, batch_size: int, length: int, seed: in
     return backbone.token_batch(ids, mask)
 
 
-def profile(settings: ProfileSettings, spec: BackboneSpec, resources=None, progress: bool = False) -> dict:
-    check_settings(settings, spec)
+def build_workloads(settings: ProfileSettings, spec: BackboneSpec, resources=None):
+    """The loaded backbone, head, batch and the two timed callables (teacher, multiplexed)."""
     device = torch.device(settings.device)
     dtype = DTYPES[settings.dtype]
-    gpu = open_gpu(cuda_uuid(device))
-    clock = clock_for(device)
-    nvml_baseline = gpu.memory()["used"] if isinstance(gpu, NvmlGpu) else None
-
-    load_started = time.perf_counter()
     backbone = split_backbone(load_backbone(spec, resources, dtype, device))
     torch.manual_seed(settings.seed)
+    if settings.soft_prompt_length:
+        # A random prompt of the tuned prompt's shape: speed does not depend on its values.
+        prompt = torch.randn(settings.soft_prompt_length, backbone.hidden_size) * 0.5
+        backbone.set_soft_prompt(prompt.to(device=device, dtype=dtype))
     head = LinearHead(backbone.hidden_size, NUM_CLASSES)
     multiplexer = build_multiplexer(settings.method, backbone.hidden_size, settings.n)
     model = MultiplexedModel(backbone, head, multiplexer, settings.prefill_layers).to(device=device, dtype=dtype).eval()
-    clock.sync()
-    load_s = time.perf_counter() - load_started
     batch = random_batch(backbone, settings.batch_size, settings.length, settings.seed)
 
     @torch.inference_mode()
@@ -114,14 +153,80 @@ def profile(settings: ProfileSettings, spec: BackboneSpec, resources=None, progr
     def multiplexed():
         return model(batch).logits
 
-    workloads = {"teacher": teacher, "multiplexed": multiplexed}
+    return backbone, head, batch, {"teacher": teacher, "multiplexed": multiplexed}
+
+
+def _host_peak_child(settings: ProfileSettings, spec: BackboneSpec, resources, path: str, threads: int, queue) -> None:
+    try:
+        torch.set_num_threads(threads)
+        *_, workloads = build_workloads(settings, spec, resources)
+        baseline = host_rss()
+        with PeakSampler(lambda: {"host_rss": host_rss()}) as sampler:
+            for _ in range(settings.memory_runs):
+                workloads[path]()
+        queue.put({"baseline": baseline, "peak": sampler.peaks["host_rss"]})
+    except BaseException as error:  # report to the parent rather than die silently
+        queue.put({"error": f"{type(error).__name__}: {error}"})
+
+
+def host_peak_in_fresh_process(settings: ProfileSettings, spec: BackboneSpec, resources, path: str) -> dict:
+    """Host RSS peak of one path over its loaded model, in a fresh process that runs only that path:
+    one process's RSS high-water mark cannot tell two paths run in it apart."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    queue = context.Queue()
+    process = context.Process(target=_host_peak_child,
+                              args=(settings, spec, resources, path, torch.get_num_threads(), queue))
+    process.start()
+    try:
+        result = queue.get(timeout=3600)
+    finally:
+        process.join()
+    if "error" in result:
+        return {"peak_bytes": None, "reason": f"the {path} memory process failed: {result['error']}"}
+    return {"peak_bytes": max(result["peak"] - result["baseline"], 0), "baseline_bytes": result["baseline"],
+            "source": "host RSS peak over the loaded model, own fresh process"}
+
+
+def path_peaks(memory: dict, settings: ProfileSettings, spec: BackboneSpec, resources, device: torch.device) -> None:
+    """Adds the comparable peak of each path (`peak_bytes`, `peak_source`) to its memory record."""
+    for path, record in memory.items():
+        if device.type == "cuda":
+            record["peak_bytes"] = record["torch_max_allocated"] - record["torch_allocated_before"]
+            record["peak_source"] = "torch max allocated over what was allocated before the path ran"
+            continue
+        measured = host_peak_in_fresh_process(settings, spec, resources, path)
+        record["peak_bytes"] = measured["peak_bytes"]
+        record["peak_source"] = measured.get("source")
+        if measured["peak_bytes"] is None:
+            record["unavailable"]["peak_bytes"] = measured["reason"]
+
+
+def profile(settings: ProfileSettings, spec: BackboneSpec, resources=None, progress: bool = False) -> dict:
+    check_settings(settings, spec)
+    device = torch.device(settings.device)
+    gpu = open_gpu(cuda_uuid(device))
+    clock = clock_for(device)
+    nvml_baseline = gpu.memory()["used"] if isinstance(gpu, NvmlGpu) else None
+
+    load_started = time.perf_counter()
+    backbone, head, batch, workloads = build_workloads(settings, spec, resources)
+    clock.sync()
+    load_s = time.perf_counter() - load_started
+
     telemetry = [gpu.telemetry()] if isinstance(gpu, NvmlGpu) else []
-    flops = {name: count_flops(fn) / settings.batch_size for name, fn in workloads.items()}
+    # Timed first, so that `first_call_s` is the first call of each path; FLOPs are counted afterwards.
     latency_settings = LatencySettings(settings.warmup_runs, settings.min_iterations, settings.min_duration_s)
+    cpu_before = read_cpu()
     latency = measure_latency(workloads, settings.batch_size, clock, latency_settings, progress)
+    cpu_after = read_cpu()
+    flops = {name: count_flops(fn) / settings.batch_size for name, fn in workloads.items()}
+    parts = ceiling_parts(backbone, head, batch, settings.prefill_layers)
     memory = {
         name: measure_memory(fn, settings.memory_runs, device, gpu, clock.sync) for name, fn in workloads.items()
     }
+    path_peaks(memory, settings, spec, resources, device)
     energy = {
         name: measure_energy(fn, settings.batch_size, gpu, clock.sync, settings.energy_window_s)
         for name, fn in workloads.items()
@@ -130,24 +235,38 @@ def profile(settings: ProfileSettings, spec: BackboneSpec, resources=None, progr
         telemetry.append(gpu.telemetry())
     foreign = foreign_processes(gpu) if isinstance(gpu, NvmlGpu) else None
 
-    ceiling = analytic_ceiling(backbone.num_layers, settings.prefill_layers, settings.n)
+    threads = torch.get_num_threads()
+    contention, contention_reasons = assess_contention(
+        foreign_cores(cpu_before, cpu_after), threads, usable_cpus(), drift(latency["teacher"]["values"]),
+        settings.foreign_cpu_tolerance, settings.max_drift,
+    )
+    validity = assess(latency, energy, foreign, telemetry, settings.max_cv)
+    validity["reasons"] += contention_reasons
+    validity["valid"] = not validity["reasons"]
+
+    ceiling = ceiling_from_parts(parts["per_instance_flops"], parts["per_composite_flops"], settings.n)
     measured = latency["teacher"]["mean"] / latency["multiplexed"]["mean"]
     per_round = [t / m for t, m in zip(latency["teacher"]["values"], latency["multiplexed"]["values"])]
+    total_length = settings.length + settings.soft_prompt_length
     return {
         "schema_version": SCHEMA_VERSION,
         "kind": "revmux-profile",
-        "settings": dataclasses.asdict(settings),
+        "settings": {**dataclasses.asdict(settings), "threads": threads},
         "backbone": {
             "name": spec.name, "family": spec.family, "num_layers": backbone.num_layers,
             "hidden_size": backbone.hidden_size, "random_init": spec.random_init, "provenance": spec.provenance,
             "parameters": sum(p.numel() for p in backbone.parameters()),
         },
-        "inputs": f"random token ids, {settings.batch_size} x {settings.length}, every position real (seed {settings.seed})",
+        "inputs": (f"random token ids, {settings.batch_size} x {settings.length}, every position real (seed {settings.seed})"
+                   + (f", after a soft prompt of {settings.soft_prompt_length} (encoder length {total_length})"
+                      if settings.soft_prompt_length else "")),
         "weights": "multiplexer and head freshly initialised (speed does not depend on trained weights)",
         "speedup": {
             "measured": measured,
             "ceiling": ceiling,
-            "ceiling_formula": "L / (P + (L - P) / N)",
+            "ceiling_formula": "(a + b) / (a + b / N); a, b = FLOPs per sample run once per instance, once per composite",
+            "ceiling_parts": parts,
+            "layer_ceiling": layer_ceiling(backbone.num_layers, settings.prefill_layers, settings.n),
             "fraction_of_ceiling": measured / ceiling,
             "per_round": summarize_ratios(per_round),
         },
@@ -165,7 +284,8 @@ def profile(settings: ProfileSettings, spec: BackboneSpec, resources=None, progr
         },
         "telemetry": telemetry,
         "foreign_gpu_processes": foreign if not isinstance(foreign, Unavailable) else None,
-        "validity": assess(latency, energy, foreign, telemetry, settings.max_cv),
+        "contention": contention,
+        "validity": validity,
         "timings": {"load_model_s": load_s, "finished_utc": datetime.now(timezone.utc).isoformat(timespec="seconds")},
     }
 

@@ -15,8 +15,14 @@ from revmux.provenance import git_commit
 from revmux.report_layout import SUMMARY_TABLE_ID
 from revmux.results import Results, collect
 from revmux.tables import (
-    correctness, default_profile_setting, display_summary, paper_layout, profiles_table, run_row, runs_table,
-    summary_table,
+    at_setting, choose_profile_setting, correctness, display_summary, paper_layout, profiles_table, run_row, runs_table,
+    setting_label, summary_table,
+)
+
+BOOTSTRAP_NOTE = (
+    "95% intervals: percentile bootstrap over evaluation examples (2,000 resamples by default); each example keeps "
+    "all its rows (seeds x regroupings) together, so seeds are not resampled and the interval does not include "
+    "seed-to-seed variation beyond what the pooled rows show (the ± sd column does)."
 )
 
 
@@ -42,39 +48,43 @@ def provenance(results: Results) -> dict:
         "hardware": hardware,
         "backbones": backbones,
         "skipped_files": results.skipped,
+        "aggregated_files": [str(run.path) for run in results.runs] + results.profile_paths,
     }
 
 
-def build_tables(results: Results, batch: int | None = None, length: int | None = None,
-                 resamples: int = 2000) -> dict[str, pd.DataFrame | tuple | None]:
+def build_tables(results: Results, choice: dict | None = None, resamples: int = 2000) -> dict[str, pd.DataFrame | dict | None]:
+    """`choice`: any of device, dtype, threads, batch, length fixing the profile setting of the speed columns."""
     rows, matrices = [], []
     for run in results.runs:
         row = run_row(run.metrics, run.predictions)
         rows.append(row)
         matrices.append((row, *correctness(run.predictions)))
     profiles = profiles_table(results.profiles)
-    setting = default_profile_setting(profiles)
-    if setting is not None:
-        setting = (batch or setting[0], length or setting[1])
-        chosen = profiles[(profiles.batch == setting[0]) & (profiles.length == setting[1])]
-        if chosen.empty:
-            raise RevmuxError(f"no profiles at batch {setting[0]} and length {setting[1]}: profiled settings are "
-                              f"{sorted(set(zip(profiles.batch, profiles.length)))}")
-    else:
-        chosen = profiles
-    summary = summary_table(matrices, chosen, resamples) if matrices else pd.DataFrame()
+    try:
+        setting = choose_profile_setting(profiles, **(choice or {}))
+    except ValueError as error:
+        raise RevmuxError(str(error)) from None
+    summary = summary_table(matrices, at_setting(profiles, setting), resamples) if matrices else pd.DataFrame()
     return {"runs": runs_table(rows), "profiles": profiles, "summary": summary, "setting": setting}
 
 
 def _setting_note(tables: dict) -> str:
     setting, profiles = tables["setting"], tables["profiles"]
     if setting is None:
-        return "No timing profiles were found: speed, memory and energy columns are empty."
-    note = f"Speed, memory and energy measured at batch {setting[0]} x {setting[1]} tokens (`revmux profile`)."
-    reasons = profiles["energy_unavailable"].dropna().unique()
+        return "No timing profiles were found: speed, memory and energy columns are empty. " + BOOTSTRAP_NOTE
+    note = (f"Speed, memory and energy measured on {setting_label(setting)} (`revmux profile`); the teacher's "
+            "numbers come from the profiles at that same setting only.")
+    chosen = at_setting(profiles, setting)
+    sources = chosen["multiplexed_peak_memory_source"].dropna().unique()
+    if chosen["multiplexed_peak_memory_bytes"].notna().any():
+        note += f" Peak memory: {'; '.join(s for s in sources if 'rerun' not in s)}."
+    missing = chosen.loc[chosen["multiplexed_peak_memory_bytes"].isna(), "multiplexed_peak_memory_source"].dropna().unique()
+    if len(missing):
+        note += f" Peak memory n/a: {'; '.join(missing)}."
+    reasons = chosen["energy_unavailable"].dropna().unique()
     if len(reasons):
         note += f" Energy not measured ('–'): {'; '.join(reasons)}."
-    return note
+    return note + " " + BOOTSTRAP_NOTE
 
 
 def markdown(tables: dict) -> str:
@@ -93,7 +103,7 @@ def latex(tables: dict) -> str:
     for backbone in dict.fromkeys(tables["summary"]["backbone"]):
         table = paper_layout(tables["summary"], backbone).apply(lambda column: column.str.replace("±", "$\\pm$"))
         parts.append(table.to_latex(
-            caption=f"Accuracy on {', '.join(table.columns[:-1])} with {backbone}.",
+            caption=f"Accuracy on {', '.join(table.columns[:-1])} with {backbone}. {BOOTSTRAP_NOTE}",
             label=f"tab:accuracy-{backbone}", escape=False, column_format="l" + "c" * len(table.columns),
         ))
     return "\n".join(parts)
@@ -108,7 +118,7 @@ def html_page(tables: dict, origin: dict) -> str:
         sections += [f"<h2>{html.escape(backbone)}: accuracy % in the paper's layout</h2>",
                      paper_layout(summary, backbone).to_html(border=0, classes="revmux")]
     if not tables["profiles"].empty:
-        columns = ["backbone", "method", "n", "p", "batch", "length", "device", "dtype", "speedup", "ceiling",
+        columns = ["backbone", "method", "n", "p", "batch", "length", "device", "dtype", "threads", "speedup", "ceiling",
                    "share_of_ceiling", "teacher_samples_per_s", "multiplexed_samples_per_s", "valid", "invalid_reasons"]
         sections += ["<h2>Timing profiles</h2>",
                      tables["profiles"][columns].to_html(index=False, border=0, classes="revmux", float_format="{:.3f}".format)]
@@ -129,12 +139,14 @@ def html_page(tables: dict, origin: dict) -> str:
             + "\n</body></html>\n")
 
 
-def write_tables(results_dir: Path, out: Path, batch: int | None = None, length: int | None = None,
+def write_tables(metrics: list[Path], profiles: list[Path], out: Path, choice: dict | None = None,
                  resamples: int = 2000, keep_going: bool = False) -> tuple[list[Path], list[str]]:
-    results = collect(results_dir, keep_going)
+    """Tables of exactly these result files (the workflow passes its current grid's, so runs of another
+    configuration lying in the same results directory never enter them)."""
+    results = collect(metrics, profiles, keep_going)
     if not results.runs:
-        raise RevmuxError(f"no evaluated runs (metrics.json) under {results_dir}: the summary needs at least one")
-    tables = build_tables(results, batch, length, resamples)
+        raise RevmuxError("no evaluated runs (metrics.json) given: the summary needs at least one")
+    tables = build_tables(results, choice, resamples)
     origin = provenance(results)
     files = {
         "runs.csv": tables["runs"].to_csv(index=False),

@@ -36,6 +36,7 @@ class Run:
 class Results:
     runs: list[Run] = field(default_factory=list)
     profiles: list[dict] = field(default_factory=list)
+    profile_paths: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # "path: problem" of every broken file skipped
 
 
@@ -65,22 +66,31 @@ def _read_run(metrics_path: Path) -> Run:
     return Run(metrics_path, metrics, predictions)
 
 
-def collect(results_dir: Path, keep_going: bool = False) -> Results:
-    """Every run and profile under `results_dir`. Raises on the first broken file unless `keep_going`."""
+def discover(results_dir: Path) -> tuple[list[Path], list[Path]]:
+    """Every metrics.json and profile under `results_dir`, whatever configuration wrote them: for looking
+    at a results folder by hand. The workflow never uses this; it names the files of its own grid."""
     results_dir = Path(results_dir)
     if not results_dir.is_dir():
         raise RevmuxError(f"no results directory {results_dir}: run the workflow first (`make run`) or pass --results")
+    return sorted(results_dir.glob(METRICS_GLOB)), sorted(results_dir.glob(PROFILE_GLOB))
+
+
+def collect(metrics: list[Path], profiles: list[Path], keep_going: bool = False) -> Results:
+    """Exactly these runs (metrics.json, predictions beside it) and profiles. Raises on the first broken
+    file unless `keep_going`."""
     found = Results()
-    readers = [(path, _read_run, found.runs) for path in sorted(results_dir.glob(METRICS_GLOB))]
-    readers += [(path, lambda p: load_result(p, "profile"), found.profiles) for path in sorted(results_dir.glob(PROFILE_GLOB))]
+    readers = [(Path(path), _read_run, found.runs) for path in metrics]
+    readers += [(Path(path), lambda p: load_result(p, "profile"), found.profiles) for path in profiles]
     for path, read, into in readers:
         try:
             into.append(read(path))
+            if into is found.profiles:
+                found.profile_paths.append(str(path))
         except RevmuxError as error:
             if not keep_going:
                 raise RevmuxError(f"{error} (or pass --keep-going to skip broken files)") from None
             log.warning("skipping %s", error)
             found.skipped.append(str(error))
     if not found.runs and not found.profiles:
-        raise RevmuxError(f"no metrics.json or profile files under {results_dir}: run the workflow first")
+        raise RevmuxError("no metrics.json or profile files to aggregate: run the workflow first")
     return found

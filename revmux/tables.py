@@ -15,7 +15,10 @@ import pandas as pd
 
 RUN_KEYS = ["task", "backbone", "method", "n", "p", "seed"]
 SUMMARY_KEYS = ["task", "backbone", "method", "n", "p"]
-PROFILE_KEYS = ["backbone", "method", "n", "p", "batch", "length"]
+PROFILE_KEYS = ["backbone", "method", "n", "p", "device", "dtype", "threads", "batch", "length"]
+HARDWARE_KEYS = ["device", "dtype", "threads"]  # profiles that differ here are never pooled into one number
+SETTING_KEYS = HARDWARE_KEYS + ["batch", "length"]
+NO_PATH_PEAK = "this profile predates per-path peaks (schema 1): rerun `revmux profile`"
 METHOD_ORDER = ["teacher", "adapter", "ora", "hadamard", "revmux"]
 BOOTSTRAP_RESAMPLES = 2000
 
@@ -78,11 +81,11 @@ def runs_table(rows: list[dict]) -> pd.DataFrame:
     return _ordered(frame, RUN_KEYS) if len(frame) else frame
 
 
-def _peak_memory(memory: dict) -> tuple[int, str]:
-    """The most telling peak: torch's allocator on a GPU, else the host RSS."""
-    if memory["torch_max_allocated"] is not None:
-        return memory["torch_max_allocated"], "torch_max_allocated"
-    return memory["host_rss_peak"], "host_rss_peak"
+def _path_peak(memory: dict) -> tuple[int | None, str]:
+    """The path's own peak over its loaded model (comparable between paths), or None and why not."""
+    if memory.get("peak_bytes") is not None:
+        return memory["peak_bytes"], memory["peak_source"]
+    return None, memory.get("unavailable", {}).get("peak_bytes") or NO_PATH_PEAK
 
 
 def profile_row(profile: dict) -> dict:
@@ -91,20 +94,24 @@ def profile_row(profile: dict) -> dict:
     row = {
         "backbone": settings["backbone"], "method": settings["method"], "n": settings["n"], "p": settings["prefill_layers"],
         "batch": settings["batch_size"], "length": settings["length"], "device": settings["device"], "dtype": settings["dtype"],
+        "threads": settings.get("threads", environment["host"]["torch_threads"]),
+        "soft_prompt_length": settings.get("soft_prompt_length", 0),
         "num_layers": profile["backbone"]["num_layers"],
         "speedup": profile["speedup"]["measured"], "ceiling": profile["speedup"]["ceiling"],
+        "ceiling_per_instance_flops": profile["speedup"].get("ceiling_parts", {}).get("per_instance_flops"),
+        "ceiling_per_composite_flops": profile["speedup"].get("ceiling_parts", {}).get("per_composite_flops"),
         "share_of_ceiling": profile["speedup"]["fraction_of_ceiling"], "speedup_round_cv": profile["speedup"]["per_round"]["cv"],
         "flop_ratio": profile["flops_per_sample"]["ratio"],
         "valid": profile["validity"]["valid"], "invalid_reasons": "; ".join(profile["validity"]["reasons"]),
         "random_init": profile["backbone"]["random_init"],
         "hardware": environment["gpu"]["name"] if environment["gpu"] else environment["host"]["cpu"],
     }
-    row["memory_source"] = _peak_memory(memory["teacher"])[1]
     for path in ("teacher", "multiplexed"):
+        peak, source = _path_peak(memory[path])
         row.update({
             f"{path}_samples_per_s": latency[path]["samples_per_s"], f"{path}_latency_p50_s": latency[path]["p50"],
             f"{path}_latency_cv": latency[path]["cv"], f"{path}_flops_per_sample": profile["flops_per_sample"][path],
-            f"{path}_peak_memory_bytes": _peak_memory(memory[path])[0],
+            f"{path}_peak_memory_bytes": peak, f"{path}_peak_memory_source": source,
             f"{path}_energy_per_sample_j": energy[path]["per_sample"],
             f"{path}_net_energy_per_sample_j": energy[path]["net_per_sample"],
         })
@@ -118,12 +125,47 @@ def profiles_table(profiles: list[dict]) -> pd.DataFrame:
     return _ordered(frame, PROFILE_KEYS) if len(frame) else frame
 
 
-def default_profile_setting(profiles: pd.DataFrame) -> tuple[int, int] | None:
-    """The (batch, length) the summary reports speed at: the largest batch, then the longest inputs."""
+def profile_settings(profiles: pd.DataFrame) -> list[dict]:
+    """Every (device, dtype, threads, batch, length) that was profiled."""
     if profiles.empty:
-        return None
-    batch, length = max(zip(profiles["batch"], profiles["length"]))
-    return int(batch), int(length)
+        return []
+    return profiles[SETTING_KEYS].drop_duplicates().sort_values(SETTING_KEYS).to_dict("records")
+
+
+def choose_profile_setting(profiles: pd.DataFrame, **wanted) -> dict | None:
+    """The one setting the summary reports speed at. `wanted` fixes any of SETTING_KEYS; among what is left,
+    the hardware (device, dtype, threads) must be unique, since numbers measured on different hardware or
+    dtypes are not one quantity; then the largest batch and the longest inputs are taken."""
+    candidates = [s for s in profile_settings(profiles)
+                  if all(value is None or s[key] == value for key, value in wanted.items())]
+    if not candidates:
+        if profiles.empty:
+            return None
+        raise ValueError(f"no profiles match {', '.join(f'{k}={v}' for k, v in wanted.items() if v is not None)}: "
+                         f"profiled settings are {_describe(profile_settings(profiles))}")
+    hardware = {tuple(s[key] for key in HARDWARE_KEYS) for s in candidates}
+    if len(hardware) > 1:
+        raise ValueError(
+            f"profiles from {len(hardware)} different device/dtype/thread settings: {_describe(candidates)}. "
+            "Pick one with --profile-device, --profile-dtype and --profile-threads (never pooled into one number)"
+        )
+    return max(candidates, key=lambda s: (s["batch"], s["length"]))
+
+
+def _describe(settings: list[dict]) -> str:
+    return "; ".join(setting_label(s) for s in settings)
+
+
+def setting_label(setting: dict) -> str:
+    return (f"{setting['device']}, {setting['dtype']}, {setting['threads']} threads, "
+            f"batch {setting['batch']} x {setting['length']} tokens")
+
+
+def at_setting(profiles: pd.DataFrame, setting: dict | None) -> pd.DataFrame:
+    if setting is None:
+        return profiles
+    keep = np.logical_and.reduce([profiles[key] == setting[key] for key in SETTING_KEYS])
+    return profiles[keep]
 
 
 def _speed_columns(profiles: pd.DataFrame, backbone: str, method: str, n: int, p: int) -> dict:
@@ -135,12 +177,12 @@ def _speed_columns(profiles: pd.DataFrame, backbone: str, method: str, n: int, p
     if same.empty:
         return empty
     if method == "teacher":
-        # The teacher is timed inside every profile of this backbone; average those measurements.
+        # The teacher is timed inside every profile of this backbone at this one setting; average those.
         return {
             "speedup": 1.0, "ceiling": 1.0,
             "throughput_samples_per_s": same["teacher_samples_per_s"].mean(),
             "teacher_samples_per_s": same["teacher_samples_per_s"].mean(),
-            "peak_memory_bytes": same["teacher_peak_memory_bytes"].max(),
+            "peak_memory_bytes": same["teacher_peak_memory_bytes"].max() if same["teacher_peak_memory_bytes"].notna().any() else None,
             "energy_per_sample_j": same["teacher_energy_per_sample_j"].mean() if same["teacher_energy_per_sample_j"].notna().any() else None,
             "profile_valid": bool(same["valid"].all()),
         }
@@ -159,7 +201,11 @@ def _speed_columns(profiles: pd.DataFrame, backbone: str, method: str, n: int, p
 def summary_table(runs: list[tuple[dict, np.ndarray, np.ndarray, np.ndarray]], profiles: pd.DataFrame,
                   resamples: int = BOOTSTRAP_RESAMPLES, seed: int = 0) -> pd.DataFrame:
     """`runs`: (run row, method correct, teacher correct, agrees) per run; `profiles`: the profile rows at
-    one (batch, length). Seeds of a group are stacked as extra rows over the same examples."""
+    one setting (`at_setting`). Seeds of a group are stacked as extra rows over the same examples."""
+    hardware = set(map(tuple, profiles[SETTING_KEYS].drop_duplicates().to_numpy())) if not profiles.empty else set()
+    if len(hardware) > 1:
+        raise ValueError(f"summary_table needs the profiles of one setting, got {len(hardware)}: choose_profile_setting picks one")
+    timed = dict(zip(SETTING_KEYS, next(iter(hardware)))) if hardware else dict.fromkeys(SETTING_KEYS)
     groups: dict[tuple, list] = {}
     for row, method_correct, teacher_correct, agrees in runs:
         groups.setdefault(tuple(row[key] for key in SUMMARY_KEYS), []).append((row, method_correct, teacher_correct, agrees))
@@ -185,6 +231,7 @@ def summary_table(runs: list[tuple[dict, np.ndarray, np.ndarray, np.ndarray]], p
             "delta_vs_teacher": float(delta.mean()), "delta_ci_low": delta_low, "delta_ci_high": delta_high,
             "agreement_with_teacher": float(np.vstack([m[3] for m in members]).mean()),
             **_speed_columns(profiles, key[1], key[2], key[3], key[4]),
+            **{f"timed_{k}": v for k, v in timed.items()},
             "random_init": first["random_init"], "backbone_provenance": first["backbone_provenance"],
         })
     return _ordered(pd.DataFrame(summary), SUMMARY_KEYS)
@@ -227,6 +274,12 @@ def _is_false(value) -> bool:
     return value is not None and not pd.isna(value) and not bool(value)
 
 
+def _timed_on(row) -> str:
+    if pd.isna(row.get("timed_device")) or pd.isna(row.get("speedup")):
+        return "–"
+    return f"{row['timed_device']} {row['timed_dtype']}, {int(row['timed_threads'])} thr, {int(row['timed_batch'])}x{int(row['timed_length'])}"
+
+
 def display_summary(summary: pd.DataFrame) -> pd.DataFrame:
     """The summary for people: accuracy in %, change in points, speed as x, memory in MB (1e6 bytes)."""
     def percent(value):
@@ -246,7 +299,9 @@ def display_summary(summary: pd.DataFrame) -> pd.DataFrame:
                                   + (" (INVALID: see profiles)" if _is_false(row["profile_valid"]) else ""),
             "ceiling": _number(row["ceiling"], ".2f") + ("x" if pd.notna(row["ceiling"]) else ""),
             "throughput (samples/s)": _number(row["throughput_samples_per_s"], ".1f"),
-            "peak memory (MB)": _number(None if pd.isna(row["peak_memory_bytes"]) else row["peak_memory_bytes"] / 1e6, ".0f"),
+            "timed on": _timed_on(row),
+            "peak memory (MB)": _number(None if pd.isna(row["peak_memory_bytes"]) else row["peak_memory_bytes"] / 1e6, ".0f")
+                                .replace("–", "n/a"),
             "energy (J/sample)": _number(row["energy_per_sample_j"], ".4f"),
         })
     return pd.DataFrame(rows)

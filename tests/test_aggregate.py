@@ -4,6 +4,7 @@ seeds, one timing profile) aggregated into tables and figures."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -11,8 +12,10 @@ import pytest
 
 from revmux.cli import main
 from revmux.errors import RevmuxError
-from revmux.results import collect
-from revmux.tables import bootstrap_mean_ci, paired_delta, summary_table
+from revmux.results import collect, discover
+from revmux.tables import (
+    at_setting, bootstrap_mean_ci, choose_profile_setting, paired_delta, profile_row, profiles_table, summary_table,
+)
 
 # --- hand-made cases -------------------------------------------------------------------------------
 
@@ -106,14 +109,52 @@ def test_aggregate_gives_one_row_per_run_and_the_expected_summary(tiny_results):
     assert revmux.accuracy_ci_low <= revmux.accuracy_mean <= revmux.accuracy_ci_high
     profile = json.loads((tiny_results / "profile" / "minilm-l6" / "revmux-n2-p3-b8-len16.json").read_text())
     assert revmux.speedup == pytest.approx(profile["speedup"]["measured"])
-    assert revmux.ceiling == pytest.approx(4 / 3)
+    assert revmux.ceiling == pytest.approx(profile["speedup"]["ceiling"])
+    assert (revmux.timed_device, revmux.timed_dtype, revmux.timed_threads) == ("cpu", "float32", profile["settings"]["threads"])
+    assert revmux.peak_memory_bytes == profile["memory"]["paths"]["multiplexed"]["peak_bytes"]
     assert revmux.throughput_samples_per_s == pytest.approx(profile["latency"]["multiplexed"]["samples_per_s"])
 
     page = (tables / "summary.html").read_text()
     assert 'id="summary-table"' in page and "Provenance" in page
     latex = (tables / "summary.tex").read_text()
     assert "rt-polarity" in latex and "Avg." in latex and "revmux N=2" in latex
-    assert "| revmux N=2 |" in (tables / "summary.md").read_text()
+    markdown = (tables / "summary.md").read_text()
+    assert "| revmux N=2 |" in markdown
+    assert "timed on" in markdown and "cpu float32" in markdown and "on cpu, float32," in markdown
+    for text in (markdown, page, latex):
+        assert "seeds are not resampled" in text  # what the bootstrap resamples is said with the numbers
+
+
+# --- never pooled across hardware ------------------------------------------------------------------
+
+
+def test_profiles_of_different_devices_or_dtypes_are_never_averaged(tiny_results):
+    profile = json.loads((tiny_results / "profile" / "minilm-l6" / "revmux-n2-p3-b8-len16.json").read_text())
+    on_gpu = json.loads(json.dumps(profile))
+    on_gpu["settings"].update(device="cuda", dtype="bfloat16")
+    on_gpu["speedup"]["measured"] = 9.0
+    on_gpu["latency"]["teacher"]["samples_per_s"] = 1e6
+    profiles = profiles_table([profile, on_gpu])
+    with pytest.raises(ValueError, match="2 different device/dtype/thread settings.*--profile-device"):
+        choose_profile_setting(profiles)
+    setting = choose_profile_setting(profiles, device="cpu")
+    chosen = at_setting(profiles, setting)
+    assert list(chosen.device) == ["cpu"]
+    row = {"task": "t", "backbone": "minilm-l6", "method": "teacher", "n": 1, "p": 3, "seed": 0,
+           "random_init": False, "backbone_provenance": "x"}
+    ones = np.ones((1, 4))
+    summary = summary_table([(row, ones, ones, ones)], chosen, resamples=10)
+    assert summary.iloc[0]["teacher_samples_per_s"] == pytest.approx(profile["latency"]["teacher"]["samples_per_s"])
+    with pytest.raises(ValueError, match="one setting"):
+        summary_table([(row, ones, ones, ones)], profiles, resamples=10)
+
+
+def test_a_profile_without_per_path_peaks_shows_no_memory_rather_than_a_shared_high_water_mark(tiny_results):
+    profile = json.loads((tiny_results / "profile" / "minilm-l6" / "revmux-n2-p3-b8-len16.json").read_text())
+    for memory in profile["memory"]["paths"].values():
+        del memory["peak_bytes"], memory["peak_source"]
+    row = profile_row(profile)
+    assert row["multiplexed_peak_memory_bytes"] is None and "rerun" in row["multiplexed_peak_memory_source"]
 
 
 def test_plots_are_drawn_for_each_backbone(tiny_results, tmp_path):
@@ -123,6 +164,48 @@ def test_plots_are_drawn_for_each_backbone(tiny_results, tmp_path):
     assert names == ["minilm-l6-accuracy-vs-speedup.svg", "minilm-l6-agreement.svg",
                      "minilm-l6-memory-energy-vs-n.svg", "minilm-l6-speedup-vs-n.svg"]
     assert "energy not measured here" in (tmp_path / "minilm-l6-memory-energy-vs-n.svg").read_text()
+
+
+def test_figures_mark_invalid_timings_hollow(tiny_results):
+    from revmux import plots
+
+    profile = json.loads((tiny_results / "profile" / "minilm-l6" / "revmux-n2-p3-b8-len16.json").read_text())
+    invalid = json.loads(json.dumps(profile))
+    invalid["settings"]["n"] = 4
+    invalid["validity"] = {"valid": False, "reasons": ["machine not quiet"], "max_cv": 0.1}
+    profiles = profiles_table([profile, invalid])
+    for figure in (plots.speedup_vs_n(profiles, "minilm-l6"), plots.memory_energy_vs_n(profiles, "minilm-l6")):
+        axes = figure.axes[0]
+        labels = axes.get_legend_handles_labels()[1]
+        assert any("(timing invalid)" in label for label in labels), labels
+        hollow = [line for line in axes.get_lines() if line.get_marker() == "o" and line.get_markerfacecolor() == "none"]
+        assert [line.get_xdata()[0] for line in hollow] == [4]
+        plots.plt.close(figure)
+
+
+def test_the_workflow_aggregates_only_the_current_configurations_runs(tiny_results, tmp_path):
+    import shutil
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from workflow_run import copy_project, snakemake
+
+    project = copy_project(tmp_path / "project")
+    shutil.copytree(tiny_results, project / "results")
+    grid = ['tasks=[rt-polarity]', 'backbones={"minilm-l6": {"prefill_layers": [3]}}', "compose_sizes=[2]",
+            'profile={"batch_sizes": [8], "lengths": [16]}']
+    first = ["methods=[teacher,revmux]", "seeds=[0]"]  # teacher and revmux seed 0
+    second = ["methods=[revmux]", "seeds=[1]"]  # only revmux seed 1, in the same results folder
+    for config in (first, second):
+        # Only the aggregate rule may run: the result files stand for finished runs of each configuration.
+        result = snakemake("results/tables/summary.csv", "--cores", "1", "--allowed-rules", "aggregate",
+                           "--forcerun", "aggregate", "--config", *grid, *config, cwd=project)
+        assert result.returncode == 0, result.stdout + result.stderr
+        runs = pd.read_csv(project / "results" / "tables" / "runs.csv")
+        expected = [("teacher", 0), ("revmux", 0)] if config is first else [("revmux", 1)]
+        assert list(zip(runs.method, runs.seed)) == expected
+    provenance = json.loads((project / "results" / "tables" / "provenance.json").read_text())
+    assert [Path(f).parent.name for f in provenance["aggregated_files"] if f.endswith("metrics.json")] == ["revmux-n2-p3-s1"]
 
 
 def test_a_malformed_result_file_is_named_and_skipped_only_when_asked(tiny_results, tmp_path, capsys):
@@ -135,7 +218,7 @@ def test_a_malformed_result_file_is_named_and_skipped_only_when_asked(tiny_resul
     data["accuracy"]["mean"] = 1.7
     broken.write_text(json.dumps(data))
     with pytest.raises(RevmuxError, match=f"{broken}: not a valid metrics result at accuracy/mean.*--keep-going"):
-        collect(copy)
+        collect(*discover(copy))
     assert main(["aggregate", "--results", str(copy)]) == 2
     assert str(broken) in capsys.readouterr().err
     assert main(["aggregate", "--results", str(copy), "--keep-going"]) == 0
@@ -152,4 +235,4 @@ def test_truncated_predictions_are_named(tiny_results, tmp_path):
     predictions = copy / "rt-polarity" / "minilm-l6" / "revmux-n2-p3-s0" / "predictions.csv.gz"
     predictions.write_bytes(predictions.read_bytes()[:20])
     with pytest.raises(RevmuxError, match=f"{predictions}: unreadable predictions"):
-        collect(copy)
+        collect(*discover(copy))

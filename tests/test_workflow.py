@@ -48,6 +48,16 @@ def test_the_gpu_shapes_configuration_only_times():
     assert "train" not in result.stdout.split()
 
 
+def test_t5_is_timed_with_its_teachers_soft_prompt_and_others_without():
+    result = snakemake("profile_all", "-n", "--forceall", "-p", "--configfile", "config/gpu-shapes.yaml")
+    assert result.returncode == 0, result.stdout + result.stderr
+    commands = [line for line in result.stdout.splitlines() if "revmux" in line and " profile " in line]
+    t5 = [c for c in commands if "--backbone t5-small-random" in c]
+    bert = [c for c in commands if "--backbone bert-base-uncased-random" in c]
+    assert t5 and all("--soft-prompt-length 20" in c for c in t5)  # the teacher block's prompt_length
+    assert bert and all("--soft-prompt-length 0" in c for c in bert)
+
+
 @pytest.mark.parametrize(("override", "message"), [
     ("tasks=[cola]", "config key tasks: unknown task 'cola'"),
     ("compose_sizes=[5]", "config key compose_sizes: method .* choose an N that divides 384"),

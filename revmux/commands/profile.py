@@ -1,6 +1,7 @@
 """Time the teacher (no multiplexing) and a multiplexed model on the same inputs, in one process,
 alternating, and write profile.json: latency and throughput of both, the measured speedup beside
-its analytic ceiling L / (P + (L - P) / N), FLOPs per sample, memory, energy (NVML on NVIDIA
+its ceiling (the speedup if multiplexing cost nothing, from the FLOPs of the parts that run once per
+instance and once per composite), FLOPs per sample, memory, energy (NVML on NVIDIA
 GPUs; null with the reason elsewhere), telemetry and a validity verdict with reasons.
 
 The backbone may be a random-init copy of a paper shape (bert-base-uncased-random, t5-large-random,
@@ -36,6 +37,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--length", type=int, default=defaults.length, help=f"tokens per instance (default {defaults.length})")
     group.add_argument("--device", default=defaults.device, help="cpu or cuda[:INDEX] (default: cpu)")
     group.add_argument("--dtype", choices=list(DTYPES), default=defaults.dtype, help="(default: float32)")
+    group.add_argument("--soft-prompt-length", type=int, default=defaults.soft_prompt_length, metavar="TOKENS",
+                       help="T5 only: time with a soft prompt of this many tokens before the input, as the "
+                            "prompt-tuned teacher is evaluated (default 0; the workflow passes the teacher's)")
     group = parser.add_argument_group("how to time")
     group.add_argument("--warmup-runs", type=int, default=defaults.warmup_runs, help=f"(default {defaults.warmup_runs})")
     group.add_argument("--min-iterations", type=int, default=defaults.min_iterations,
@@ -47,6 +51,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help=f"shortest NVML energy window (default {defaults.energy_window_s})")
     group.add_argument("--max-cv", type=float, default=defaults.max_cv,
                        help=f"coefficient of variation above which timings are marked invalid (default {defaults.max_cv})")
+    group.add_argument("--foreign-cpu-tolerance", type=float, default=defaults.foreign_cpu_tolerance, metavar="CORES",
+                       help="CPU cores other processes may keep busy beyond the spare ones before the timing is "
+                            f"marked invalid (default {defaults.foreign_cpu_tolerance})")
+    group.add_argument("--max-drift", type=float, default=defaults.max_drift,
+                       help="relative change of the teacher's median latency from the first to the last quarter of "
+                            f"the rounds above which the timing is marked invalid (default {defaults.max_drift})")
     group.add_argument("--seed", type=int, default=defaults.seed)
     add_resources_argument(parser)
     parser.add_argument("--out", type=Path, required=True, metavar="FILE", help="where profile.json is written")
@@ -68,6 +78,8 @@ def run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size, length=args.length, device=args.device, dtype=args.dtype,
         warmup_runs=args.warmup_runs, min_iterations=args.min_iterations, min_duration_s=args.min_duration,
         memory_runs=args.memory_runs, energy_window_s=args.energy_window, max_cv=args.max_cv, seed=args.seed,
+        foreign_cpu_tolerance=args.foreign_cpu_tolerance, max_drift=args.max_drift,
+        soft_prompt_length=args.soft_prompt_length,
     )
     result = profile(settings, spec, args.resources, progress=args.progress)
     check_result(result, "profile", args.out)

@@ -84,7 +84,9 @@ def measure_memory(
     """Peaks while `fn` runs `runs` times."""
     unavailable: dict[str, str] = {}
     sync()
+    allocated_before = None
     if device.type == "cuda":
+        allocated_before = torch.cuda.memory_allocated(device)
         torch.cuda.reset_peak_memory_stats(device)
     readers = [lambda: {"host_rss": host_rss()}]
     if isinstance(gpu, NvmlGpu):
@@ -103,6 +105,7 @@ def measure_memory(
         "host_rss_before": host_before,
         "host_rss_peak": peaks["host_rss"],
         "host_process_peak_rss": process_peak_rss(),
+        "torch_allocated_before": allocated_before,
         "torch_max_allocated": None,
         "torch_max_reserved": None,
         "nvml_used_peak": peaks.get("nvml_used"),
@@ -115,7 +118,7 @@ def measure_memory(
         result["torch_max_reserved"] = torch.cuda.max_memory_reserved(device)
     else:
         reason = f"device is {device.type}: torch's allocator counters exist for cuda only"
-        unavailable.update(torch_max_allocated=reason, torch_max_reserved=reason)
+        unavailable.update(torch_allocated_before=reason, torch_max_allocated=reason, torch_max_reserved=reason)
     if isinstance(gpu, Unavailable):
         unavailable.update(nvml_used_peak=gpu.reason, nvml_reserved=gpu.reason, nvml_process_peak=gpu.reason)
     elif result["nvml_process_peak"] is None:

@@ -48,13 +48,16 @@ def report_outputs():
     )
 
 
-def final_outputs():
-    metrics = expand(
+def metrics_outputs():
+    return expand(
         "results/{task}/{backbone}/{method}-n{n}-p{p}-s{seed}/metrics.json",
         zip,
         **GRID.to_dict("list"),
     )
-    return metrics + profile_outputs()
+
+
+def final_outputs():
+    return metrics_outputs() + profile_outputs()
 
 
 def profile_outputs():
@@ -89,7 +92,7 @@ def training_arguments(wildcards):
 
 
 def profile_arguments(wildcards):
-    return revmux_grid.profile_arguments(config)
+    return revmux_grid.profile_arguments(config, wildcards.backbone)
 
 
 def task_source(wildcards):

@@ -3,7 +3,8 @@
 #   snakemake --report reports/report.html        (make run does it after the run)
 rule aggregate:
     input:
-        final_outputs(),
+        metrics=metrics_outputs(),
+        profiles=profile_outputs(),
     output:
         runs="results/tables/runs.csv",
         profiles="results/tables/profiles.csv",
@@ -20,12 +21,13 @@ rule aggregate:
     log:
         "logs/aggregate.log",
     message:
-        "Aggregating every metrics.json and profile into results/tables/"
+        "Aggregating this grid's metrics.json and profiles into results/tables/"
     localrule: True
     conda:
         "../envs/revmux.yaml"
     shell:
-        "python -m revmux aggregate --results results > {log} 2>&1"
+        # Exactly this grid's files: runs of an earlier configuration in results/ stay out.
+        "python -m revmux aggregate --metrics {input.metrics} --profiles {input.profiles} --out results/tables > {log} 2>&1"
 
 
 rule plots:
