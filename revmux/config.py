@@ -11,6 +11,7 @@ from revmux.data import resolve_task
 from revmux.errors import RevmuxError
 from revmux.multiplexers import check_method
 
+MAPPING_LOSSES = ("released", "positive-cos")
 TEACHER_MODES = {"encoder": ("full", "head"), "decoder": ("zero-shot", "head"), "encoder-decoder": ("prompt", "zero-shot")}
 
 
@@ -50,12 +51,13 @@ class AdapterConfig:
     n: int
     prefill_layers: int
     seed: int = 0
-    epochs: int = 5
+    epochs: int = 50  # the paper's values: this class is the one source of defaults (CLI and schema follow)
     batch_size: int = 32
     lr: float = 2e-5
     weight_decay: float = 0.01
     infonce_weight: float = 0.5
     mapping_weight: float = 1.0
+    mapping_loss: str = "released"  # see revmux.losses.mapping_loss
     temperature: float = 0.05
     reuse_prefill: bool = True  # reuse layer-P and teacher states across epochs, methods, N and seeds
     eval_regroupings: int = 10
@@ -86,6 +88,8 @@ def validate_adapter(config: AdapterConfig) -> None:
             f"which has {spec.num_layers} layers to split: choose P from 0 to {spec.num_layers - 1}"
         )
     _positive(config, ["epochs", "batch_size", "eval_regroupings", "eval_batch_size"])
+    if config.mapping_loss not in MAPPING_LOSSES:
+        raise RevmuxError(f"unknown mapping loss {config.mapping_loss!r}: use one of {', '.join(MAPPING_LOSSES)}")
     if config.lr <= 0:
         raise RevmuxError(f"learning rate must be positive, got {config.lr}")
 
@@ -94,6 +98,11 @@ def _positive(config, fields: list[str]) -> None:
     for name in fields:
         if getattr(config, name) < 1:
             raise RevmuxError(f"{name} must be at least 1, got {getattr(config, name)}")
+
+
+def defaults(cls) -> dict:
+    """The dataclass's defaults by field name: what the command line and the workflow schema default to."""
+    return {f.name: f.default for f in dataclasses.fields(cls) if f.default is not dataclasses.MISSING}
 
 
 def to_dict(config) -> dict:

@@ -190,7 +190,7 @@ def training_arguments(config: dict, backbone: str) -> str:
     flags = [
         f"--epochs {training['epochs']}", f"--batch-size {training['batch_size']}", f"--lr {training['lr']}",
         f"--weight-decay {training['weight_decay']}", f"--infonce-weight {training['infonce_weight']}",
-        f"--mapping-weight {training['mapping_weight']}",
+        f"--mapping-weight {training['mapping_weight']}", f"--mapping-loss {training['mapping_loss']}",
         f"--eval-regroupings {evaluation['regroupings']}", f"--eval-batch-size {evaluation['batch_size']}",
     ]
     if not training["reuse_prefill"]:

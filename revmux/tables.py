@@ -72,6 +72,8 @@ def run_row(metrics: dict, predictions: pd.DataFrame) -> dict:
         "trainable_parameters": metrics["trainable_parameters"],
         "train_s": timings.get("train_s"), "evaluate_s": timings.get("evaluate_s"),
         "teacher_mode": metrics.get("teacher_mode"), "data_source": metrics["data_source"],
+        # Runs from before the option existed used max(cos, 0).
+        "mapping_loss": config.get("mapping_loss", "positive-cos"),
         "random_init": metrics["random_init"], "backbone_provenance": metrics["backbone_provenance"],
     }
 

@@ -94,7 +94,7 @@ def train_step_loss(model: MultiplexedModel, batch, config: AdapterConfig) -> di
     terms = {
         "ce": torch.nn.functional.cross_entropy(output.logits, batch.labels),
         "infonce": info_nce(output.answers, batch.teacher, config.temperature),
-        "mapping": mapping_loss(output.slot_states, output.instance_mask),
+        "mapping": mapping_loss(output.slot_states, output.instance_mask, config.mapping_loss),
     }
     terms["loss"] = terms["ce"] + config.infonce_weight * terms["infonce"] + config.mapping_weight * terms["mapping"]
     return terms

@@ -78,6 +78,74 @@ def test_a_bad_configuration_is_refused_before_any_job_with_the_key_to_fix(overr
     assert re.search(message, result.stdout + result.stderr), result.stdout + result.stderr
 
 
+def test_a_typo_in_a_per_backbone_override_is_refused_with_its_name():
+    override = 'backbones={"minilm-l6": {"prefill_layers": [3], "training": {"epoch": 3}}}'
+    result = snakemake("-n", "--config", override)
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    assert "'epoch' was unexpected" in output and "['backbones']['minilm-l6']['training']" in output
+
+
+def test_schema_command_line_and_dataclasses_share_their_defaults():
+    import argparse
+
+    import yaml
+
+    from revmux.commands import common, teacher
+    from revmux.config import AdapterConfig, DataConfig, TeacherConfig, defaults
+
+    schema = yaml.safe_load((ROOT / "workflow" / "schemas" / "config.schema.yaml").read_text())["properties"]
+    blocks = {
+        "teacher": (TeacherConfig, {}),
+        "training": (AdapterConfig, {}),
+        "evaluation": (AdapterConfig, {"regroupings": "eval_regroupings", "batch_size": "eval_batch_size"}),
+        "data": (DataConfig, {"source": None, "glue_dir": None}),
+    }
+    compared = 0
+    for block, (cls, renames) in blocks.items():
+        fields = defaults(cls)
+        for key, spec in schema[block]["properties"].items():
+            field = renames.get(key, key)
+            if field is None or field not in fields or "default" not in spec:
+                continue
+            assert spec["default"] == fields[field], f"schema {block}.{key} defaults to {spec['default']}, {cls.__name__}.{field} to {fields[field]}"
+            compared += 1
+    assert compared >= 14
+
+    parsers = {"train": (common.add_run_arguments, AdapterConfig), "teacher": (teacher.add_arguments, TeacherConfig)}
+    for name, (add, cls) in parsers.items():
+        parser = argparse.ArgumentParser()
+        add(parser)
+        parsed = {action.dest: action.default for action in parser._actions}
+        for field, value in {**defaults(cls), **defaults(DataConfig)}.items():
+            if field in parsed and field not in ("task", "source", "glue_dir", "resources"):
+                assert parsed[field] == value, f"revmux {name} --{field.replace('_', '-')} defaults to {parsed[field]}, {cls.__name__}.{field} to {value}"
+
+
+def test_a_new_teacher_reruns_everything_built_on_it(tmp_path):
+    import time
+
+    from workflow_run import copy_project
+
+    project = copy_project(tmp_path / "project")
+    (project / "resources").unlink()  # only empty stand-ins are written below: keep them off the real cache
+    config = ["--config", "methods=[teacher,revmux]", "compose_sizes=[2]"]
+    listing = snakemake("--summary", *config, cwd=project)
+    assert listing.returncode == 0, listing.stderr
+    for line in listing.stdout.splitlines()[1:]:  # stand-ins for a finished grid, then marked up to date
+        path = project / line.split("\t")[0]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch()
+    assert snakemake("--touch", "--cores", "1", *config, cwd=project).returncode == 0
+    assert "Nothing to be done" in snakemake("-n", *config, cwd=project).stdout
+    time.sleep(1.1)
+    (project / "results" / "rt-polarity" / "minilm-l6" / "stage0-teacher" / "teacher.safetensors").touch()
+    result = snakemake("-n", *config, cwd=project)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert job_count(result.stdout, "prefill") == 1
+    assert job_count(result.stdout, "train") == 2 and job_count(result.stdout, "evaluate") == 2
+
+
 def test_command_line_strings_become_numbers_again():
     config = {"seeds": ["0", "1"], "training": {"lr": "1e-4", "reuse_prefill": "false"}, "tasks": ["sst-2"], "x": "null"}
     assert coerce_command_line_values(config) == {

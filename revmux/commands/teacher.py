@@ -15,6 +15,9 @@ from __future__ import annotations
 import argparse
 
 from revmux.commands.common import add_backbone_argument, add_data_arguments, data_config
+from revmux.config import TeacherConfig, defaults
+
+TEACHER = defaults(TeacherConfig)
 
 HELP = "stage 0: fine-tune / prompt-tune the frozen teacher"
 
@@ -24,11 +27,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_backbone_argument(parser)
     parser.add_argument("--mode", default=None, choices=["full", "head", "zero-shot", "prompt"],
                         help="default: the paper's for the family (full / zero-shot / prompt)")
-    parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--epochs", type=int, default=TEACHER["epochs"], help=f"(default {TEACHER['epochs']})")
+    parser.add_argument("--batch-size", type=int, default=TEACHER["batch_size"], help=f"(default {TEACHER['batch_size']})")
     parser.add_argument("--lr", type=float, default=None, help="default: 1e-4 full, 1e-3 head, 0.3 prompt (Adafactor)")
-    parser.add_argument("--prompt-length", type=int, default=20, help="soft prompt tokens (T5 prompt mode)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--prompt-length", type=int, default=TEACHER["prompt_length"],
+                        help=f"soft prompt tokens (T5 prompt mode; default {TEACHER['prompt_length']})")
+    parser.add_argument("--seed", type=int, default=TEACHER["seed"])
     parser.add_argument("--out", default=None, help="default: <results>/<task>/<backbone>/stage0-teacher")
 
 

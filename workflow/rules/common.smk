@@ -75,6 +75,14 @@ def fetched_assets(wildcards):
     ]
 
 
+# Everything stage 0 leaves behind; every rule that loads the teacher declares both files, so a new
+# teacher reruns the prefill cache, the training and the evaluation built on it.
+TEACHER_FILES = {
+    "teacher_weights": "results/{task}/{backbone}/stage0-teacher/teacher.safetensors",
+    "teacher_info": "results/{task}/{backbone}/stage0-teacher/teacher.json",
+}
+
+
 def prefill_files(wildcards):
     return expand(PREFILL, split=SPLITS, **wildcards)
 

@@ -1,5 +1,7 @@
 rule evaluate:
     input:
+        fetched_assets,
+        **TEACHER_FILES,
         adapter="results/{task}/{backbone}/{method}-n{n}-p{p}-s{seed}/adapter.pt",
         history="results/{task}/{backbone}/{method}-n{n}-p{p}-s{seed}/history.json",
         prefill=prefill_files,

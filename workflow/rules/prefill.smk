@@ -1,6 +1,7 @@
 rule prefill:
     input:
-        "results/{task}/{backbone}/stage0-teacher/teacher.json",
+        fetched_assets,
+        **TEACHER_FILES,
     output:
         expand(PREFILL, split=SPLITS, allow_missing=True),
     params:

@@ -1,6 +1,7 @@
 rule train:
     input:
-        teacher="results/{task}/{backbone}/stage0-teacher/teacher.json",
+        fetched_assets,
+        **TEACHER_FILES,
         prefill=prefill_files,
     output:
         adapter="results/{task}/{backbone}/{method}-n{n}-p{p}-s{seed}/adapter.pt",
