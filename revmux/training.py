@@ -33,6 +33,9 @@ log = logging.getLogger(__name__)
 
 CHECKPOINT_FILE = "checkpoint.pt"
 ADAPTER_FILE = "adapter.pt"
+# The epoch with the best held-out accuracy, kept only so that the paper-style (optimistic) figure can be
+# re-evaluated over every regrouping as the released code reports it; never used for the main number.
+DEV_SELECTED_ADAPTER_FILE = "adapter-dev-selected.pt"
 HISTORY_FILE = "history.json"
 
 
@@ -106,6 +109,23 @@ def selection_accuracy(model: MultiplexedModel, features: CachedFeatures, config
     return summary["mean"]
 
 
+def rng_state() -> dict:
+    """Every generator a training step draws from (dropout): the CPU's and, where CUDA is up, each GPU's."""
+    return {"cpu": torch.random.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}
+
+
+def restore_rng_state(state) -> None:
+    if isinstance(state, torch.Tensor):  # checkpoints written before the GPU generators were saved
+        state = {"cpu": state, "cuda": None}
+    torch.random.set_rng_state(state["cpu"])
+    if state["cuda"] is not None:
+        if not torch.cuda.is_available():
+            raise RevmuxError("this checkpoint was written on a GPU and holds its random state: resume it on a GPU "
+                              "(or delete checkpoint.pt to start over on this machine)")
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
 def _save(path: Path, obj) -> None:
     buffer = io.BytesIO()
     torch.save(obj, buffer)
@@ -126,8 +146,9 @@ def train_adapter(config: AdapterConfig, out_dir: Path, teacher_directory: Path,
     splits, features, source, hashes, feature_timings = run_features(config, model, teacher_directory, cache_dir)
     timings.update(feature_timings)
     optimizer = _optimizer(model, config)
-    generator_state = torch.random.get_rng_state()
-    state = {"epoch": 0, "best_accuracy": -1.0, "best_epoch": 0, "best_adapter": None, "history": []}
+    generator_state = rng_state()
+    state = {"epoch": 0, "best_accuracy": -1.0, "best_epoch": 0, "best_adapter": None, "history": [],
+             "dev_best_accuracy": -1.0, "dev_best_epoch": 0, "dev_best_adapter": None}
     checkpoint_path = out_dir / CHECKPOINT_FILE
     if checkpoint_path.is_file():
         saved = torch.load(checkpoint_path, weights_only=False, map_location=device)
@@ -139,14 +160,15 @@ def train_adapter(config: AdapterConfig, out_dir: Path, teacher_directory: Path,
         generator_state = saved["rng"]
         state = saved["state"]
         log.info("resuming %s after epoch %d", out_dir, state["epoch"])
-    torch.random.set_rng_state(generator_state)
+    restore_rng_state(generator_state)
 
     if state["epoch"] == 0:
         model.multiplexer.eval()
         accuracy = selection_accuracy(model, features["validation"], config)
-        state.update(best_accuracy=accuracy, best_adapter=_copy(model.multiplexer.state_dict()))
-        state["history"].append({"epoch": 0, "validation_accuracy": accuracy,
-                                 "eval_accuracy": selection_accuracy(model, features["eval"], config)})
+        held_out = selection_accuracy(model, features["eval"], config)
+        state.update(best_accuracy=accuracy, best_adapter=_copy(model.multiplexer.state_dict()),
+                     dev_best_accuracy=held_out, dev_best_adapter=_copy(model.multiplexer.state_dict()))
+        state["history"].append({"epoch": 0, "validation_accuracy": accuracy, "eval_accuracy": held_out})
     epochs = config.epochs if optimizer is not None else 0
     train = features["train"]
     for epoch in range(state["epoch"] + 1, epochs + 1):
@@ -172,11 +194,14 @@ def train_adapter(config: AdapterConfig, out_dir: Path, teacher_directory: Path,
         if record["validation_accuracy"] > state["best_accuracy"]:
             state.update(best_accuracy=record["validation_accuracy"], best_epoch=epoch,
                          best_adapter=_copy(model.multiplexer.state_dict()))
+        if record["eval_accuracy"] > state["dev_best_accuracy"]:
+            state.update(dev_best_accuracy=record["eval_accuracy"], dev_best_epoch=epoch,
+                         dev_best_adapter=_copy(model.multiplexer.state_dict()))
         log.info("%s epoch %d: loss %.4f, validation accuracy %.4f", config.run_name, epoch,
                  record["train_loss"], record["validation_accuracy"])
         _save(checkpoint_path, {
             "config": to_dict(config), "adapter": model.multiplexer.state_dict(),
-            "optimizer": optimizer.state_dict(), "rng": torch.random.get_rng_state(), "state": state,
+            "optimizer": optimizer.state_dict(), "rng": rng_state(), "state": state,
         })
         if stop_after_epoch is not None and epoch >= stop_after_epoch and epoch < epochs:
             return {"interrupted_after_epoch": epoch}
@@ -184,11 +209,13 @@ def train_adapter(config: AdapterConfig, out_dir: Path, teacher_directory: Path,
         "config": to_dict(config), "teacher": {"dir": str(teacher_directory), "mode": teacher_info["mode"],
                                                  "validation_accuracy": teacher_info["validation_accuracy"]},
         "data_source": source, "data_hashes": hashes, "selected_epoch": state["best_epoch"],
+        "dev_selected_epoch": state["dev_best_epoch"],
         "validation_accuracy": state["best_accuracy"], "history": state["history"],
         "timings": {**timings, "train_s": sum(r.get("seconds", 0.0) for r in state["history"])},
         "trainable_parameters": sum(p.numel() for p in model.multiplexer.parameters() if p.requires_grad),
     }
     _save(out_dir / ADAPTER_FILE, state["best_adapter"])
+    _save(out_dir / DEV_SELECTED_ADAPTER_FILE, state["dev_best_adapter"])
     atomic_write_json(out_dir / HISTORY_FILE, summary)  # written last: marks a finished training run
     return summary
 

@@ -45,19 +45,67 @@ def test_teacher_stage_writes_a_reloadable_frozen_teacher(minilm_teacher, resour
     assert not any(p.requires_grad for p in head.parameters())
 
 
-def test_training_keeps_the_backbone_bit_identical_and_lowers_the_loss(minilm_teacher, tmp_path, resources):
+def test_training_keeps_the_backbone_it_uses_bit_identical_and_lowers_the_loss(minilm_teacher, tmp_path, monkeypatch):
+    import revmux.training
+
     directory, data, _ = minilm_teacher
-    before = {k: v.clone() for k, v in load_backbone("minilm-l6", resources).model.state_dict().items()}
-    config = adapter_config(data, epochs=4)
-    summary = train_adapter(config, tmp_path / "run", directory, tmp_path / "cache")
+    used, optimisers = {}, []
+    real_build, real_optimizer = revmux.training.build_model, revmux.training._optimizer
+
+    def build_and_keep(*args, **kwargs):  # the very instance train_adapter trains with
+        model, info = real_build(*args, **kwargs)
+        used["model"] = model
+        used["before"] = {k: v.clone() for k, v in model.backbone.model.state_dict().items()}
+        return model, info
+
+    monkeypatch.setattr(revmux.training, "build_model", build_and_keep)
+    monkeypatch.setattr(revmux.training, "_optimizer", lambda *a: optimisers.append(real_optimizer(*a)) or optimisers[-1])
+    summary = train_adapter(adapter_config(data, epochs=4), tmp_path / "run", directory, tmp_path / "cache")
     losses = [record["train_loss"] for record in summary["history"][1:]]
     assert losses[-1] < losses[0]
-    from revmux.training import build_model
+    after = used["model"].backbone.model.state_dict()
+    assert used["before"].keys() == after.keys()
+    assert all(torch.equal(used["before"][k], after[k]) for k in after)
+    optimised = {id(p) for group in optimisers[0].param_groups for p in group["params"]}
+    assert optimised and not optimised & {id(p) for p in used["model"].backbone.parameters()}
+    assert optimised == {id(p) for p in used["model"].multiplexer.parameters()}
 
+
+def test_a_gpu_run_checkpoints_and_restores_the_gpu_generators(minilm_teacher, tmp_path, monkeypatch):
+    directory, data, _ = minilm_teacher
+    marker = [torch.tensor([7, 7, 7], dtype=torch.uint8)]
+    restored = []
+    # No GPU here: torch.cuda's generator functions are stood in for, as on a machine with one.
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "get_rng_state_all", lambda: marker)
+    monkeypatch.setattr(torch.cuda, "set_rng_state_all", lambda states: restored.append(states))
+    config = adapter_config(data, epochs=2)
+    assert train_adapter(config, tmp_path / "run", directory, tmp_path / "cache", stop_after_epoch=1) == {"interrupted_after_epoch": 1}
+    saved = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=False)
+    assert saved["rng"]["cuda"] is not None and torch.equal(saved["rng"]["cuda"][0], marker[0])
+    restored.clear()
+    train_adapter(config, tmp_path / "run", directory, tmp_path / "cache")
+    assert restored and torch.equal(restored[0][0], marker[0])
+
+
+def test_the_paper_style_figure_re_evaluates_the_held_out_selected_epoch_over_every_regrouping(minilm_teacher, tmp_path):
+    from revmux.evaluation import evaluate
+    from revmux.training import DEV_SELECTED_ADAPTER_FILE, build_model, run_features
+
+    directory, data, _ = minilm_teacher
+    config = adapter_config(data, epochs=3, eval_regroupings=4)
+    summary = train_adapter(config, tmp_path / "run", directory, tmp_path / "cache")
+    metrics = evaluate_run(config, tmp_path / "run", directory, tmp_path / "cache")
+    paper = metrics["paper_style_dev_selected"]
+    best = max(summary["history"], key=lambda record: record["eval_accuracy"])
+    assert paper["epoch"] == best["epoch"] and len(paper["per_regrouping"]) == 4
     model, _ = build_model(config, directory)
-    after = model.backbone.model.state_dict()
-    assert before.keys() == after.keys()
-    assert all(torch.equal(before[k], after[k]) for k in before)
+    model.multiplexer.load_state_dict(torch.load(tmp_path / "run" / DEV_SELECTED_ADAPTER_FILE, weights_only=True))
+    model.multiplexer.eval()
+    splits, features, *_ = run_features(config, model, directory, tmp_path / "cache", ("eval",))
+    direct, _ = evaluate(model, features["eval"], splits["eval"]["idx"].to_numpy(), 4, config.eval_batch_size, config.eval_seed)
+    assert paper["accuracy"] == pytest.approx(direct["mean"]) and paper["per_regrouping"] == pytest.approx(direct["per_regrouping"])
+    assert "optimistic" in paper["note"]
 
 
 def test_same_seed_gives_identical_predictions_and_metrics(minilm_teacher, tmp_path):

@@ -4,6 +4,7 @@ rule evaluate:
         **TEACHER_FILES,
         adapter="results/{task}/{backbone}/{method}-n{n}-p{p}-s{seed}/adapter.pt",
         history="results/{task}/{backbone}/{method}-n{n}-p{p}-s{seed}/history.json",
+        dev_selected="results/{task}/{backbone}/{method}-n{n}-p{p}-s{seed}/adapter-dev-selected.pt",
         prefill=prefill_files,
     output:
         metrics="results/{task}/{backbone}/{method}-n{n}-p{p}-s{seed}/metrics.json",

@@ -6,6 +6,7 @@ rule train:
     output:
         adapter="results/{task}/{backbone}/{method}-n{n}-p{p}-s{seed}/adapter.pt",
         history="results/{task}/{backbone}/{method}-n{n}-p{p}-s{seed}/history.json",
+        dev_selected="results/{task}/{backbone}/{method}-n{n}-p{p}-s{seed}/adapter-dev-selected.pt",
     params:
         data=data_arguments,
         training=training_arguments,
