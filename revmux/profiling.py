@@ -134,7 +134,8 @@ def build_workloads(settings: ProfileSettings, spec: BackboneSpec, resources=Non
     """The loaded backbone, head, batch and the two timed callables (teacher, multiplexed)."""
     device = torch.device(settings.device)
     dtype = DTYPES[settings.dtype]
-    backbone = split_backbone(load_backbone(spec, resources, dtype, device))
+    # Random token ids are timed: no tokenizer, so a random-init shape runs with nothing fetched.
+    backbone = split_backbone(load_backbone(spec, resources, dtype, device, with_tokenizer=False))
     torch.manual_seed(settings.seed)
     if settings.soft_prompt_length:
         # A random prompt of the tuned prompt's shape: speed does not depend on its values.

@@ -231,3 +231,11 @@ def test_the_cpu_benchmark_gives_no_verdict_on_invalid_profiles():
     assert benchmark.verdict(row).startswith("INVALID: machine not quiet")
     assert "meets" not in benchmark.verdict(row)
     assert benchmark.verdict({**row, "valid": True, "reasons": []}).startswith("meets")
+
+
+def test_timing_a_random_init_shape_needs_nothing_fetched(tmp_path):
+    # A GPU node with an empty cache: the profile's random token ids need no tokenizer.
+    settings = ProfileSettings("t5-tiny-random", "revmux", 2, 1, batch_size=4, length=8, **QUICK)
+    assert profile(settings, resolve_backbone("t5-tiny-random"), resources=tmp_path)["backbone"]["random_init"]
+    with pytest.raises(RevmuxError, match="fetch minilm-l6"):
+        load_backbone("t5-tiny-random", tmp_path)

@@ -158,15 +158,17 @@ def load_backbone(
     resources: Path | None = None,
     dtype: torch.dtype = torch.float32,
     device: str | torch.device = "cpu",
+    with_tokenizer: bool = True,
 ) -> LoadedBackbone:
-    """Load the backbone frozen (no gradients, eval mode) on `device`."""
+    """Load the backbone frozen (no gradients, eval mode) on `device`. Timing needs no tokenizer
+    (`with_tokenizer=False`), so a random-init shape then needs nothing fetched."""
     if isinstance(spec, str):
         spec = resolve_backbone(spec)
     if spec.random_init:
         model = _build_random(spec, dtype)
     else:
         model = _from_pretrained(spec, resources, _model_class(spec.family), dtype=dtype)
-    tokenizer = load_tokenizer(spec, resources)
+    tokenizer = load_tokenizer(spec, resources) if with_tokenizer else None
     model.requires_grad_(False)
     model.eval()
     return LoadedBackbone(spec, model.to(device), tokenizer)
