@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from revmux.backbones import resolve_backbone
+from revmux.backbones.load import DTYPE_CHOICES
 from revmux.data import resolve_task
 from revmux.errors import RevmuxError
 from revmux.multiplexers import check_method
@@ -37,6 +38,7 @@ class TeacherConfig:
     lr: float | None = None  # default per mode
     prompt_length: int = 20
     seed: int = 0
+    dtype: str = "auto"  # the frozen backbone's compute dtype for every later stage (revmux.backbones.compute_dtype)
 
     @property
     def resolved_mode(self) -> str:
@@ -76,6 +78,8 @@ def validate_teacher(config: TeacherConfig) -> None:
     if config.resolved_mode not in modes:
         raise RevmuxError(f"teacher mode {config.mode!r} does not fit a {spec.family} backbone: use one of {', '.join(modes)}")
     _positive(config, ["epochs", "batch_size", "prompt_length"])
+    if config.dtype not in DTYPE_CHOICES:
+        raise RevmuxError(f"unknown dtype {config.dtype!r}: use one of {', '.join(DTYPE_CHOICES)}")
 
 
 def validate_adapter(config: AdapterConfig) -> None:

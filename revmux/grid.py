@@ -206,7 +206,7 @@ def teacher_settings(config: dict, backbone: str) -> dict:
 def teacher_arguments(config: dict, backbone: str) -> str:
     teacher = teacher_settings(config, backbone)
     flags = [f"--epochs {teacher['epochs']}", f"--batch-size {teacher['batch_size']}",
-             f"--prompt-length {teacher['prompt_length']}"]
+             f"--prompt-length {teacher['prompt_length']}", f"--dtype {config['dtype']}"]
     if teacher.get("mode"):
         flags.append(f"--mode {teacher['mode']}")
     if teacher.get("lr") is not None:

@@ -43,7 +43,8 @@ class LabelWordHead(nn.Module):
         self.register_buffer("label_token_ids", torch.tensor(label_token_ids), persistent=False)
 
     def forward(self, answer):
-        return self.backbone[0].label_logits(answer, self.label_token_ids)
+        backbone = self.backbone[0]
+        return backbone.label_logits(answer.to(backbone.dtype), self.label_token_ids).float()
 
 
 class LinearHead(nn.Module):

@@ -47,11 +47,13 @@ class MultiplexedModel(nn.Module):
         groups = (size + padding) // n
         instance_mask = mask.view(groups, n, length)
         # Padded positions carry no state into the mix; the composite attends where any instance is real.
-        states = hidden.view(groups, n, length, width) * instance_mask.unsqueeze(-1).to(hidden.dtype)
-        composite = self.multiplexer.mux(states)
+        # The multiplexer trains in float32 whatever the backbone computes in (bfloat16 LLaMA on GPUs):
+        # cast at the boundaries, into float32 for mux and demux, back to the backbone's dtype for its layers.
+        states = hidden.float().view(groups, n, length, width) * instance_mask.unsqueeze(-1).float()
+        composite = self.multiplexer.mux(states).to(self.backbone.dtype)
         composite_mask = instance_mask.amax(dim=1)
         composite = self.backbone.run_layers(composite, composite_mask, self.prefill_layers, self.backbone.num_layers)
-        at_answers = self.backbone.answer_states(composite, composite_mask, positions.view(groups, n))
+        at_answers = self.backbone.answer_states(composite, composite_mask, positions.view(groups, n)).float()
         demuxed = self.multiplexer.demux(at_answers.reshape(groups * n, width)).view(groups, n, n, width)
         # Row k of group g was demuxed at slot k's answer position; keep slot k of it.
         answers = demuxed.diagonal(dim1=1, dim2=2).permute(0, 2, 1).reshape(groups * n, width)[:size]
@@ -63,7 +65,7 @@ class MultiplexedModel(nn.Module):
 
 
 def teacher_answer_states(backbone: SplitBackbone, batch: TokenBatch) -> torch.Tensor:
-    """The frozen, un-multiplexed model's answer states (B, d)."""
+    """The frozen, un-multiplexed model's answer states (B, d), in float32 like everything trained on them."""
     hidden, mask = backbone.embed(batch)
     hidden = backbone.run_layers(hidden, mask, 0, backbone.num_layers)
-    return backbone.answer_states(hidden, mask, batch.answer_positions.unsqueeze(1))[:, 0]
+    return backbone.answer_states(hidden, mask, batch.answer_positions.unsqueeze(1))[:, 0].float()

@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 
 import torch
 
-from revmux.backbones.load import load_backbone
+from revmux.backbones.load import DTYPES, load_backbone
 from revmux.backbones.registry import BackboneSpec
 from revmux.backbones.split import SplitBackbone, TokenBatch, split_backbone
 from revmux.errors import RevmuxError
@@ -35,7 +35,6 @@ from revmux.multiplexers import build_multiplexer
 from revmux.provenance import git_commit, versions
 
 SCHEMA_VERSION = 2
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 PATHS = ("teacher", "multiplexed")
 NUM_CLASSES = 2
 

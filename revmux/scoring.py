@@ -54,6 +54,7 @@ def evaluate_run(config: AdapterConfig, out_dir: Path, teacher_directory: Path, 
         "data_source": source,
         "data_hashes": hashes,
         "teacher_mode": teacher_info["mode"],
+        "backbone_dtype": teacher_info.get("dtype", "float32"),
         "accuracy": {
             **{k: summary[k] for k in ("mean", "sd", "per_regrouping")},
             "examples": len(splits["eval"]),

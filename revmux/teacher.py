@@ -24,7 +24,8 @@ from torch import nn
 from tqdm import tqdm
 
 from revmux.atomic import atomic_write_bytes, atomic_write_json
-from revmux.backbones import load_backbone
+from revmux.backbones import load_backbone, resolve_backbone
+from revmux.backbones.load import DTYPES, compute_dtype, dtype_name
 from revmux.backbones.split import SplitBackbone, split_backbone
 from revmux.config import TeacherConfig, to_dict, validate_teacher
 from revmux.data.prompts import label_token_ids
@@ -92,13 +93,14 @@ def train_teacher(config: TeacherConfig, out_dir: Path, device: str = "cpu") -> 
     mode = config.resolved_mode
     timings: dict[str, float] = {}
     start = time.perf_counter()
-    loaded = load_backbone(config.backbone, Path(config.data.resources) if config.data.resources else None, device=device)
+    dtype = compute_dtype(resolve_backbone(config.backbone), device, config.dtype)
+    loaded = load_backbone(config.backbone, Path(config.data.resources) if config.data.resources else None, dtype, device)
     backbone = split_backbone(loaded)
     splits, source = load_run_splits(config.data)
     timings["load_s"] = time.perf_counter() - start
     num_classes = int(splits["train"]["label"].max()) + 1
     torch.manual_seed(config.seed)
-    head = _build_head(mode, backbone, config.data.task, num_classes).to(device)
+    head = _build_head(mode, backbone, config.data.task, num_classes).to(device=device, dtype=torch.float32)
     if mode == "prompt":
         backbone.set_soft_prompt(_init_soft_prompt(backbone, config.prompt_length, config.seed).requires_grad_(True))
     task, max_length = config.data.task, config.data.max_length
@@ -141,6 +143,7 @@ def train_teacher(config: TeacherConfig, out_dir: Path, device: str = "cpu") -> 
     eval_accuracy = accuracy(predict(backbone, head, task, splits["eval"], max_length), splits["eval"])
     info = {
         "config": to_dict(config), "mode": mode, "head": head.kind, "num_classes": num_classes,
+        "dtype": dtype_name(dtype),
         "backbone_provenance": backbone.spec.provenance, "random_init": backbone.spec.random_init,
         "data_source": source, "data_hashes": splits_fingerprint(splits),
         "selected_epoch": best[1], "validation_accuracy": best[0], "eval_accuracy": eval_accuracy,
@@ -188,13 +191,15 @@ def load_teacher(directory: Path, resources: Path | None = None, device: str = "
         raise RevmuxError(f"no finished teacher at {directory}: run `python -m revmux teacher` for this task and backbone first")
     info = json.loads(info_path.read_text())
     tensors = load_file(Path(directory) / WEIGHTS_FILE)
-    backbone = split_backbone(load_backbone(info["config"]["backbone"], resources, device=device))
+    # Every later stage computes in the dtype the teacher was made in (teachers from before: float32).
+    dtype = DTYPES[info.get("dtype", "float32")]
+    backbone = split_backbone(load_backbone(info["config"]["backbone"], resources, dtype, device))
     backbone_state = {k[len("backbone."):]: v for k, v in tensors.items() if k.startswith("backbone.")}
     if backbone_state:
         backbone.model.load_state_dict(backbone_state)
     if "soft_prompt" in tensors:
         backbone.set_soft_prompt(tensors["soft_prompt"].to(device))
-    head = _build_head(info["mode"], backbone, info["config"]["data"]["task"], info["num_classes"]).to(device)
+    head = _build_head(info["mode"], backbone, info["config"]["data"]["task"], info["num_classes"]).to(device=device, dtype=torch.float32)
     head.load_state_dict({k[len("head."):]: v for k, v in tensors.items() if k.startswith("head.")})
     backbone.model.requires_grad_(False)
     backbone.model.eval()

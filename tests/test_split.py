@@ -74,3 +74,20 @@ def test_multiplexed_batches_that_are_not_a_multiple_of_n_are_padded_and_never_s
     assert output.logits.shape == (5, 2) and torch.isfinite(output.logits).all()
     assert output.instance_mask.shape[:2] == (2, 4)
     assert output.instance_mask[1, 1:].sum() == 0  # three zero instances complete the second group
+
+
+@pytest.mark.parametrize("prompt_length", [0, 5])
+def test_t5_label_scores_equal_t5_for_conditional_generation_logits(resources, prompt_length):
+    # Against transformers' own model, not helpers the split shares (random init, tied embeddings, scaling).
+    backbone = split_backbone(load_backbone("t5-tiny-random", resources))
+    if prompt_length:
+        backbone.set_soft_prompt(torch.randn(prompt_length, backbone.hidden_size))
+    batch = backbone.tokenize("rte", *PAIRS, max_length=48)
+    label_ids = torch.tensor([71, 5, 1234])
+    with torch.no_grad():
+        ours = backbone.label_logits(split_run(backbone, batch, 2), label_ids)
+        embedded, mask = backbone.embed(batch)  # token embeddings with the soft prompt in front
+        start = torch.full((len(mask), 1), backbone.model.config.pad_token_id)  # T5's decoder start token
+        theirs = backbone.model(inputs_embeds=embedded, attention_mask=mask, decoder_input_ids=start).logits[:, 0, label_ids]
+    assert type(backbone.model).__name__ == "T5ForConditionalGeneration"
+    assert torch.allclose(ours, theirs, atol=1e-5)

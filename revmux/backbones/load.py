@@ -16,6 +16,29 @@ from revmux.errors import RevmuxError
 from revmux.hub import hub_reachable, hub_unreachable_hint
 from revmux.paths import resources_dir
 
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+DTYPE_CHOICES = ("auto", *DTYPES)
+
+
+def compute_dtype(spec: BackboneSpec, device: str | torch.device, requested: str = "auto") -> torch.dtype:
+    """The dtype the frozen backbone computes in. `auto`: bfloat16 for decoder (LLaMA-family) backbones on a
+    GPU, as the paper runs LLaMA-3-8B (fp32 weights of an 8B model alone take 32 GB); float32 otherwise,
+    since encoders and T5 are small and CPUs have no fast half-precision matrix products."""
+    if requested not in DTYPE_CHOICES:
+        raise RevmuxError(f"unknown dtype {requested!r}: use one of {', '.join(DTYPE_CHOICES)}")
+    on_gpu = torch.device(device).type == "cuda"
+    if requested == "auto":
+        return torch.bfloat16 if on_gpu and spec.family == "decoder" else torch.float32
+    if requested == "float16" and not on_gpu:
+        raise RevmuxError("float16 needs a GPU (CPUs lack half-precision kernels for much of the model): "
+                          "use bfloat16 or float32 on the CPU")
+    return DTYPES[requested]
+
+
+def dtype_name(dtype: torch.dtype) -> str:
+    return next(name for name, value in DTYPES.items() if value == dtype)
+
+
 log = logging.getLogger(__name__)
 
 _HUB_FILE_PATTERNS = ["*.json", "*.safetensors", "*.model", "*.txt", "*.jinja"]

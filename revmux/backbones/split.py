@@ -57,6 +57,11 @@ class SplitBackbone(nn.Module):
     def device(self) -> torch.device:
         return next(self.model.parameters()).device
 
+    @property
+    def dtype(self) -> torch.dtype:
+        """What the frozen layers compute in; the trainable parts (multiplexer, heads) stay float32."""
+        return next(self.model.parameters()).dtype
+
     def tokenize(self, task: str, text_a: list[str], text_b: list[str] | None, max_length: int) -> TokenBatch:
         first, second = format_inputs(task, self.family, text_a, text_b)
         encoded = self.tokenizer(
@@ -174,7 +179,8 @@ class DecoderSplit(SplitBackbone):
 
 class EncoderDecoderSplit(SplitBackbone):
     """T5: the encoder is split; the decoder reads the (composite) encoder output and is scored at its
-    first step (the paper's decoder position 1). An optional soft prompt from stage 0 is prepended."""
+    first step, from the start token (the released code feeds `<pad> <extra_id_0>` and scores the second
+    step: see the README's deviations). An optional soft prompt from stage 0 is prepended."""
 
     family = "encoder-decoder"
 
@@ -208,8 +214,9 @@ class EncoderDecoderSplit(SplitBackbone):
         return hidden
 
     def _decode_first_step(self, encoded: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        config = self.model.generation_config
-        start_id = config.decoder_start_token_id if config.decoder_start_token_id is not None else 0
+        start_id = self.model.generation_config.decoder_start_token_id
+        if start_id is None:  # T5 starts decoding from its pad token (random-init configurations leave this unset)
+            start_id = self.model.config.pad_token_id
         start = torch.full((encoded.shape[0], 1), start_id, dtype=torch.long, device=encoded.device)
         return self.model.get_decoder()(
             input_ids=start, encoder_hidden_states=encoded, encoder_attention_mask=mask,

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 
 from revmux.commands.common import add_backbone_argument, add_data_arguments, data_config
+from revmux.backbones.load import DTYPE_CHOICES
 from revmux.config import TeacherConfig, defaults
 
 TEACHER = defaults(TeacherConfig)
@@ -33,6 +34,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--prompt-length", type=int, default=TEACHER["prompt_length"],
                         help=f"soft prompt tokens (T5 prompt mode; default {TEACHER['prompt_length']})")
     parser.add_argument("--seed", type=int, default=TEACHER["seed"])
+    parser.add_argument("--dtype", choices=DTYPE_CHOICES, default=TEACHER["dtype"],
+                        help="what the frozen backbone computes in, here and in every later stage (prefill, train, "
+                             "evaluate follow the teacher); auto: bfloat16 for LLaMA-family backbones on a GPU, "
+                             "float32 otherwise (default auto)")
     parser.add_argument("--out", default=None, help="default: <results>/<task>/<backbone>/stage0-teacher")
 
 
@@ -44,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
 
     config = TeacherConfig(
         data=data_config(args), backbone=args.backbone, mode=args.mode, epochs=args.epochs,
-        batch_size=args.batch_size, lr=args.lr, prompt_length=args.prompt_length, seed=args.seed,
+        batch_size=args.batch_size, lr=args.lr, prompt_length=args.prompt_length, seed=args.seed, dtype=args.dtype,
     )
     out = Path(args.out) if args.out else teacher_dir(args.results, args.task, args.backbone)
     info = train_teacher(config, out, device=args.device)
