@@ -4,7 +4,8 @@ import torch
 from conftest import requires_hub
 from revmux.backbones import fetch_backbone, load_backbone, resolve_backbone
 from revmux.backbones import load as load_module
-from revmux.backbones.registry import BUILTIN_BACKBONES
+from revmux.backbones.registry import BUILTIN_BACKBONES, SUPPORTED_MODEL_TYPES
+from revmux.backbones.split import split_backbone
 from revmux.errors import RevmuxError
 
 
@@ -103,3 +104,52 @@ def test_hub_backbone_without_hub_or_cache_gives_one_clear_error(monkeypatch, tm
 def test_bert_base_uncased_loads_from_the_hub():
     backbone = load_backbone("bert-base-uncased")
     assert encoder_states(backbone, "hello world").shape[-1] == 768
+
+
+# A tiny random configuration per supported model_type: the split must equal the unsplit model.
+_TINY = dict(hidden_size=32, num_hidden_layers=4, num_attention_heads=4, intermediate_size=64, vocab_size=120,
+             max_position_embeddings=64)
+_TINY_DECODER = dict(_TINY, num_key_value_heads=2, head_dim=8, pad_token_id=0)
+_TINY_T5 = dict(d_model=32, d_ff=64, d_kv=8, num_heads=4, num_layers=4, num_decoder_layers=2, vocab_size=120)
+
+
+def _tiny_model_dir(tmp_path, model_type, family):
+    import transformers
+
+    from revmux.backbones.load import _model_class
+
+    settings = {"encoder": _TINY, "decoder": _TINY_DECODER, "encoder-decoder": _TINY_T5}[family]
+    config = transformers.AutoConfig.for_model(model_type, **settings)
+    torch.manual_seed(0)
+    directory = tmp_path / model_type
+    _model_class(family).from_config(config).save_pretrained(directory)
+    return directory
+
+
+@pytest.mark.parametrize(("model_type", "family"), [
+    (model_type, family) for family, types in sorted(SUPPORTED_MODEL_TYPES.items()) for model_type in sorted(types)
+])
+def test_every_supported_model_type_splits_into_the_unsplit_model(tmp_path, model_type, family):
+    spec = resolve_backbone(str(_tiny_model_dir(tmp_path, model_type, family)))
+    assert spec.family == family
+    backbone = split_backbone(load_backbone(spec, with_tokenizer=False))
+    ids = torch.randint(3, 120, (3, 10), generator=torch.Generator().manual_seed(0))
+    mask = torch.ones_like(ids)
+    mask[1, 7:] = 0
+    batch = backbone.token_batch(ids, mask)
+    with torch.no_grad():
+        hidden, mask = backbone.embed(batch)
+        hidden = backbone.run_layers(backbone.run_layers(hidden, mask, 0, 2), mask, 2, backbone.num_layers)
+        split = backbone.answer_states(hidden, mask, batch.answer_positions.unsqueeze(1))[:, 0]
+        assert torch.allclose(split, backbone.forward_full(batch), atol=1e-5)
+
+
+@pytest.mark.parametrize("model_type", ["albert", "deberta-v2", "distilbert", "electra", "mpnet", "umt5"])
+def test_a_model_type_the_split_cannot_run_is_refused_with_the_supported_list(tmp_path, model_type):
+    import json
+
+    directory = tmp_path / model_type
+    directory.mkdir()
+    (directory / "config.json").write_text(json.dumps({"model_type": model_type, "hidden_size": 32, "num_hidden_layers": 2}))
+    with pytest.raises(RevmuxError, match=f"model_type '{model_type}' is not one this harness knows how to split.*bert"):
+        resolve_backbone(str(directory))
