@@ -15,6 +15,8 @@ import torch
 from revmux.features import CachedFeatures
 from revmux.model import MultiplexedModel
 
+TEACHER_CHUNK = 1024
+
 
 def regrouping_orders(size: int, regroupings: int, seed: int) -> list[np.ndarray]:
     rng = np.random.default_rng(seed)
@@ -33,9 +35,13 @@ def grouped_predictions(model: MultiplexedModel, features: CachedFeatures, order
 
 
 def teacher_predictions(model: MultiplexedModel, features: CachedFeatures) -> np.ndarray:
+    """The frozen teacher's predicted class of every example, a chunk of cached states at a time."""
+    chunks = []
     with torch.no_grad():
-        teacher = features.tensors["teacher"].to(features.device)
-        return model.head(teacher).argmax(-1).cpu().numpy()
+        for start in range(0, len(features), TEACHER_CHUNK):
+            index = np.arange(start, min(start + TEACHER_CHUNK, len(features)))
+            chunks.append(model.head(features.teacher(index)).argmax(-1).cpu().numpy())
+    return np.concatenate(chunks) if chunks else np.empty(0, dtype=np.int64)
 
 
 def evaluate(
@@ -43,7 +49,7 @@ def evaluate(
     regroupings: int, batch_size: int, seed: int,
 ) -> tuple[dict, pd.DataFrame]:
     """Accuracy summary and one prediction row per example and regrouping."""
-    labels = features.tensors["labels"].numpy()
+    labels = features.labels().numpy()
     teacher = teacher_predictions(model, features)
     frames, accuracies = [], []
     for number, order in enumerate(regrouping_orders(len(labels), regroupings, seed)):

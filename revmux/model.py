@@ -64,8 +64,15 @@ class MultiplexedModel(nn.Module):
         return self.finish(hidden, mask, batch.answer_positions)
 
 
+def answer_states_from(backbone: SplitBackbone, hidden: torch.Tensor, mask: torch.Tensor, positions: torch.Tensor,
+                       start: int) -> torch.Tensor:
+    """The un-multiplexed model's answer states (B, d) from its states after layer `start`, in float32
+    like everything trained on them."""
+    hidden = backbone.run_layers(hidden, mask, start, backbone.num_layers)
+    return backbone.answer_states(hidden, mask, positions.unsqueeze(1))[:, 0].float()
+
+
 def teacher_answer_states(backbone: SplitBackbone, batch: TokenBatch) -> torch.Tensor:
-    """The frozen, un-multiplexed model's answer states (B, d), in float32 like everything trained on them."""
+    """The frozen, un-multiplexed model's answer states (B, d)."""
     hidden, mask = backbone.embed(batch)
-    hidden = backbone.run_layers(hidden, mask, 0, backbone.num_layers)
-    return backbone.answer_states(hidden, mask, batch.answer_positions.unsqueeze(1))[:, 0].float()
+    return answer_states_from(backbone, hidden, mask, batch.answer_positions, 0)

@@ -22,7 +22,7 @@ from revmux.atomic import atomic_write_bytes, atomic_write_json
 from revmux.config import AdapterConfig, to_dict, validate_adapter
 from revmux.errors import RevmuxError, check_device
 from revmux.evaluation import evaluate
-from revmux.features import CachedFeatures, LiveFeatures, cache_key, compute_features, load_or_compute
+from revmux.features import CachedFeatures, LiveFeatures, build_features, cache_key, load_or_build
 from revmux.inputs import load_run_splits, splits_fingerprint
 from revmux.losses import info_nce, mapping_loss
 from revmux.model import MultiplexedModel
@@ -54,8 +54,8 @@ def build_model(config: AdapterConfig, teacher_directory: Path, device: str = "c
 
 
 def feature_path(cache_dir: Path, prefill_layers: int, max_length: int, split: str) -> Path:
-    """Where the shared layer-P states of one split live: one file per (P, length, split)."""
-    return Path(cache_dir) / f"p{prefill_layers}-len{max_length}" / f"{split}.pt"
+    """The manifest of the shared layer-P states of one split (its shards beside it), per (P, length, split)."""
+    return Path(cache_dir) / f"p{prefill_layers}-len{max_length}" / f"{split}.json"
 
 
 def run_features(config: AdapterConfig, model: MultiplexedModel, teacher_directory: Path, cache_dir: Path,
@@ -70,11 +70,13 @@ def run_features(config: AdapterConfig, model: MultiplexedModel, teacher_directo
         if not config.reuse_prefill and name == "train":
             features[name] = LiveFeatures(model, config.data.task, rows, config.data.max_length)
             continue
-        key = cache_key(hashes[name], config.prefill_layers, config.data.max_length, teacher_id)
+        key = cache_key(hashes[name], config.prefill_layers, config.data.max_length, teacher_id, str(model.backbone.dtype))
+        path = feature_path(cache_dir, config.prefill_layers, config.data.max_length, name)
         start = time.perf_counter()
-        features[name], computed = load_or_compute(
-            feature_path(cache_dir, config.prefill_layers, config.data.max_length, name), key,
-            lambda: compute_features(model, config.data.task, rows, config.data.max_length, f"layer-P states ({name})"),
+        features[name], computed = load_or_build(
+            path, key,
+            lambda: build_features(model, config.data.task, rows, config.data.max_length, path, key,
+                                   f"layer-P states ({name})"),
             model.backbone.device,
         )
         timings[f"features_{name}_{'computed' if computed else 'loaded'}_s"] = time.perf_counter() - start

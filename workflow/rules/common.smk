@@ -19,7 +19,8 @@ PROFILE_GRID = revmux_grid.build_profile_grid(config)
 SPLITS = ["train", "validation", "eval"]
 USES_GPU = config["device"].startswith("cuda")
 MAX_LENGTH = config["data"]["max_length"]
-PREFILL = f"results/{{task}}/{{backbone}}/prefill-cache/p{{p}}-len{MAX_LENGTH}/{{split}}.pt"
+# The manifest of each split's layer-P cache; its shards are written beside it (<split>.shards/).
+PREFILL = f"results/{{task}}/{{backbone}}/prefill-cache/p{{p}}-len{MAX_LENGTH}/{{split}}.json"
 
 
 def alternatives(values):
