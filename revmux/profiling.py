@@ -9,6 +9,7 @@ Backbones may be random-init copies of the paper's shapes; the profile says so.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -25,7 +26,7 @@ from revmux.measure.contention import FOREIGN_CPU_TOLERANCE, MAX_DRIFT, assess_c
 from revmux.measure.energy import measure_energy
 from revmux.measure.flops import count_flops
 from revmux.measure.latency import LatencySettings, measure_latency
-from revmux.measure.memory import PeakSampler, host_rss, measure_memory
+from revmux.measure.memory import measure_memory, peak_in_fresh_process
 from revmux.measure.nvml import NvmlGpu, Unavailable, cuda_uuid, foreign_processes, open_gpu
 from revmux.measure.stats import summarize_ratios
 from revmux.measure.system import host_info
@@ -156,37 +157,10 @@ def build_workloads(settings: ProfileSettings, spec: BackboneSpec, resources=Non
     return backbone, head, batch, {"teacher": teacher, "multiplexed": multiplexed}
 
 
-def _host_peak_child(settings: ProfileSettings, spec: BackboneSpec, resources, path: str, threads: int, queue) -> None:
-    try:
-        torch.set_num_threads(threads)
-        *_, workloads = build_workloads(settings, spec, resources)
-        baseline = host_rss()
-        with PeakSampler(lambda: {"host_rss": host_rss()}) as sampler:
-            for _ in range(settings.memory_runs):
-                workloads[path]()
-        queue.put({"baseline": baseline, "peak": sampler.peaks["host_rss"]})
-    except BaseException as error:  # report to the parent rather than die silently
-        queue.put({"error": f"{type(error).__name__}: {error}"})
-
-
-def host_peak_in_fresh_process(settings: ProfileSettings, spec: BackboneSpec, resources, path: str) -> dict:
-    """Host RSS peak of one path over its loaded model, in a fresh process that runs only that path:
-    one process's RSS high-water mark cannot tell two paths run in it apart."""
-    import multiprocessing
-
-    context = multiprocessing.get_context("spawn")
-    queue = context.Queue()
-    process = context.Process(target=_host_peak_child,
-                              args=(settings, spec, resources, path, torch.get_num_threads(), queue))
-    process.start()
-    try:
-        result = queue.get(timeout=3600)
-    finally:
-        process.join()
-    if "error" in result:
-        return {"peak_bytes": None, "reason": f"the {path} memory process failed: {result['error']}"}
-    return {"peak_bytes": max(result["peak"] - result["baseline"], 0), "baseline_bytes": result["baseline"],
-            "source": "host RSS peak over the loaded model, own fresh process"}
+def path_workload(settings: ProfileSettings, spec: BackboneSpec, resources, path: str):
+    """One path's callable on a freshly loaded model (what a fresh memory process builds)."""
+    *_, workloads = build_workloads(settings, spec, resources)
+    return workloads[path]
 
 
 def path_peaks(memory: dict, settings: ProfileSettings, spec: BackboneSpec, resources, device: torch.device) -> None:
@@ -196,11 +170,14 @@ def path_peaks(memory: dict, settings: ProfileSettings, spec: BackboneSpec, reso
             record["peak_bytes"] = record["torch_max_allocated"] - record["torch_allocated_before"]
             record["peak_source"] = "torch max allocated over what was allocated before the path ran"
             continue
-        measured = host_peak_in_fresh_process(settings, spec, resources, path)
+        build = functools.partial(path_workload, settings, spec, resources, path)
+        measured = peak_in_fresh_process(build, settings.memory_runs, torch.get_num_threads())
         record["peak_bytes"] = measured["peak_bytes"]
-        record["peak_source"] = measured.get("source")
         if measured["peak_bytes"] is None:
-            record["unavailable"]["peak_bytes"] = measured["reason"]
+            record["peak_source"] = None
+            record["unavailable"]["peak_bytes"] = f"the {path} memory process: {measured['reason']}"
+        else:
+            record["peak_source"] = "host RSS peak over the loaded model, own fresh process"
 
 
 def profile(settings: ProfileSettings, spec: BackboneSpec, resources=None, progress: bool = False) -> dict:

@@ -229,3 +229,61 @@ def test_noisy_timings_make_the_measurement_invalid():
     assert assess(steady, {}, None, [])["valid"]
     verdict = assess(noisy, {}, None, [])
     assert not verdict["valid"] and "coefficient of variation" in verdict["reasons"][0]
+
+
+MIB = 1024 * 1024
+
+
+def _touch(megabytes: int) -> bytearray:
+    # bytearray(n) may map zero pages lazily; writing every page makes the RSS real.
+    buffer = bytearray(megabytes * MIB)
+    buffer[::4096] = b"\x01" * len(buffer[::4096])
+    return buffer
+
+
+def _holds_a_model_then_allocates_per_call():
+    """A stand-in for a loaded model (kept, 150 MiB) and a call that needs 60 MiB while it runs."""
+    model = _touch(150)
+    return lambda: len(model) + len(_touch(60))
+
+
+def _dies_while_building():
+    os._exit(7)  # as the kernel's OOM killer would: no exception, no message
+
+
+def test_a_fresh_process_peak_counts_the_call_and_not_what_was_loaded():
+    from revmux.measure.memory import peak_in_fresh_process
+
+    measured = peak_in_fresh_process(_holds_a_model_then_allocates_per_call, runs=2, threads=1)
+    # The 150 MiB loaded before the baseline stays out; the call's 60 MiB is in (with the interpreter's slack).
+    assert 50 * MIB < measured["peak_bytes"] < 120 * MIB, measured
+    assert measured["baseline_bytes"] > 150 * MIB
+
+
+def test_a_fresh_process_that_dies_gives_null_with_the_exit_code_without_waiting():
+    from revmux.measure.memory import peak_in_fresh_process
+
+    measured = peak_in_fresh_process(_dies_while_building, runs=1, threads=1)
+    assert measured["peak_bytes"] is None
+    assert "exit code 7" in measured["reason"]
+
+
+def test_gpu_peak_of_a_path_is_over_what_was_allocated_before_it(monkeypatch):
+    from revmux.profiling import path_peaks
+
+    events, allocated = [], {"now": 1000, "max": 1000}
+
+    def run():
+        events.append("run")
+        allocated["max"] = max(allocated["max"], 5000)
+
+    monkeypatch.setattr(torch.cuda, "memory_allocated", lambda device=None: allocated["now"])
+    monkeypatch.setattr(torch.cuda, "reset_peak_memory_stats", lambda device=None: events.append("reset"))
+    monkeypatch.setattr(torch.cuda, "max_memory_allocated", lambda device=None: allocated["max"])
+    monkeypatch.setattr(torch.cuda, "max_memory_reserved", lambda device=None: 8192)
+    cuda = torch.device("cuda")
+    memory = {"teacher": measure_memory(run, 2, cuda, Unavailable("no NVML here"), lambda: None)}
+    path_peaks(memory, None, None, None, cuda)
+    assert events[0] == "reset"  # the previous path's peak is forgotten before this one runs
+    assert memory["teacher"]["peak_bytes"] == 4000
+    assert "torch max allocated" in memory["teacher"]["peak_source"]

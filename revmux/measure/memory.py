@@ -1,10 +1,12 @@
 """Peak memory of a workload: host RSS on every machine; on a GPU, torch's allocator peaks and NVML's
-device and per-process memory, polled in a background thread (optimum-benchmark polls every 10 ms).
-All values are bytes."""
+device and per-process memory, polled in a background thread (optimum-benchmark polls every 10 ms);
+and one workload's host peak in a fresh process of its own. All values are bytes."""
 
 from __future__ import annotations
 
+import multiprocessing
 import os
+import queue
 import resource
 import threading
 from typing import Callable
@@ -55,6 +57,53 @@ class PeakSampler:
 
 def host_rss() -> int:
     return psutil.Process().memory_info().rss
+
+
+def _fresh_process_child(build, runs: int, threads: int, interval_s: float, results) -> None:
+    try:
+        torch.set_num_threads(threads)
+        workload = build()
+        baseline = host_rss()
+        with PeakSampler(lambda: {"host_rss": host_rss()}, interval_s) as sampler:
+            for _ in range(runs):
+                workload()
+        results.put({"baseline": baseline, "peak": sampler.peaks["host_rss"]})
+    except BaseException as error:  # tell the parent why, rather than die silently
+        results.put({"error": f"{type(error).__name__}: {error}"})
+
+
+def peak_in_fresh_process(
+    build: Callable[[], Callable[[], object]], runs: int, threads: int, interval_s: float = POLL_INTERVAL_S,
+) -> dict:
+    """Host RSS peak while the callable that `build()` returns runs `runs` times, over the RSS right after
+    `build()`, in a fresh (spawned) process that runs nothing else. In one process the RSS high-water mark
+    cannot tell two workloads apart, and memory one frees stays mapped for the next. The baseline is taken
+    before any call rather than after a warm-up call: the allocator keeps a call's freed activations mapped,
+    so a baseline after one call would hide what the call needs. `build` must be picklable (a module-level
+    function or a functools.partial of one). Returns peak_bytes and baseline_bytes, or peak_bytes None and
+    the reason."""
+    context = multiprocessing.get_context("spawn")
+    results = context.Queue()
+    process = context.Process(target=_fresh_process_child, args=(build, runs, threads, interval_s, results))
+    process.start()
+    try:
+        while True:
+            try:
+                result = results.get(timeout=1.0)
+                break
+            except queue.Empty:
+                if not process.is_alive():  # killed (out of memory?) before it could report
+                    try:
+                        result = results.get(timeout=1.0)
+                        break
+                    except queue.Empty:
+                        return {"peak_bytes": None, "baseline_bytes": None,
+                                "reason": f"the fresh process ended with exit code {process.exitcode} before reporting"}
+    finally:
+        process.join()
+    if "error" in result:
+        return {"peak_bytes": None, "baseline_bytes": None, "reason": f"the fresh process failed: {result['error']}"}
+    return {"peak_bytes": max(result["peak"] - result["baseline"], 0), "baseline_bytes": result["baseline"]}
 
 
 def process_peak_rss() -> int:
