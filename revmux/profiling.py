@@ -177,7 +177,7 @@ def path_peaks(memory: dict, settings: ProfileSettings, spec: BackboneSpec, reso
             record["peak_source"] = None
             record["unavailable"]["peak_bytes"] = f"the {path} memory process: {measured['reason']}"
         else:
-            record["peak_source"] = "host RSS peak over the loaded model, own fresh process"
+            record["peak_source"] = f"host RSS peak over the loaded model, own fresh process ({measured['source']})"
 
 
 def profile(settings: ProfileSettings, spec: BackboneSpec, resources=None, progress: bool = False) -> dict:
