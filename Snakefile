@@ -2,8 +2,8 @@
 # Stages: fetch assets -> stage-0 teacher -> shared layer-P cache -> train -> evaluate; profile times
 # each multiplexing method against the teacher; aggregate and plots feed the HTML report
 # (`snakemake --report reports/report.html`).
-# Each stage's rules live in workflow/rules/; every rule calls `python -m revmux <verb>`, so any job
-# can be rerun and debugged by hand with the command in its log.
+# Shared rules live in workflow/rules/, each track's in workflow/rules/<track>/; every rule calls
+# `python -m revmux <verb>`, so any job can be rerun and debugged by hand with the command in its log.
 from snakemake.utils import min_version
 
 min_version("9.21")
@@ -21,11 +21,11 @@ if not workflow.overwrite_configfiles:
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/assets.smk"
-include: "workflow/rules/teacher.smk"
-include: "workflow/rules/prefill.smk"
-include: "workflow/rules/train.smk"
-include: "workflow/rules/evaluate.smk"
-include: "workflow/rules/profile.smk"
+include: "workflow/rules/multiplexing/teacher.smk"
+include: "workflow/rules/multiplexing/prefill.smk"
+include: "workflow/rules/multiplexing/train.smk"
+include: "workflow/rules/multiplexing/evaluate.smk"
+include: "workflow/rules/multiplexing/speed.smk"
 include: "workflow/rules/report.smk"
 
 

@@ -1,7 +1,7 @@
 """Peak memory of building and reading the layer-P feature cache for M and 4M examples.
 
 Each phase runs in a fresh process and reports its peak RSS (the kernel's high-water mark):
-- build: `revmux.features.build_features` writing the shards of M examples;
+- build: `revmux.multiplexing.features.build_features` writing the shards of M examples;
 - read: one shuffled epoch of training-size batch gathers (`CachedFeatures.batch`) over them.
 The target: 4x the examples grows neither peak by more than one shard.
 
@@ -33,7 +33,7 @@ def _phase(phase: str, examples: int, directory: Path, shard_mib: int) -> dict:
     import pandas as pd
     import torch
 
-    import revmux.features as features
+    import revmux.multiplexing.features as features
 
     manifest = directory / "train.json"
     started = time.perf_counter()

@@ -1,9 +1,9 @@
 """Measured speedup of multiplexing against its analytic ceiling, repeated to show it is stable.
 
-Runs `revmux profile` (a fresh process each time) `--repeats` times for each N, for one backbone and
+Runs `revmux speed` (a fresh process each time) `--repeats` times for each N, for one backbone and
 method, and prints per N: the ceiling (from the FLOPs run per instance and per composite), each repeat's measured speedup, their
 mean and coefficient of variation across repeats, the share of the ceiling reached, the latency
-CV within runs and the FLOP ratio. The profile.json files are kept in --out.
+CV within runs and the FLOP ratio. The speed.json files are kept in --out.
 
     python benchmarks/profile_cpu.py                         # MiniLM, revmux, P = 3, batch 32 x 64, N = 2 and 4
     python benchmarks/profile_cpu.py --method ora --n 2 4 8 --repeats 5
@@ -17,7 +17,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from revmux.schemas import load_result
+from revmux.core.schemas import load_result
 
 TARGET_SHARE = 0.85  # of the ceiling
 TARGET_CV = 0.10
@@ -42,13 +42,13 @@ def main() -> None:
         for repeat in range(args.repeats):
             out = args.out / f"{args.backbone}-{args.method}-n{n}-p{args.prefill_layers}-b{args.batch_size}-len{args.length}-r{repeat}.json"
             command = [
-                sys.executable, "-m", "revmux", "--threads", str(args.threads), "profile",
+                sys.executable, "-m", "revmux", "--threads", str(args.threads), "speed",
                 "--backbone", args.backbone, "--method", args.method, "--n", str(n), "-p", str(args.prefill_layers),
                 "--batch-size", str(args.batch_size), "--length", str(args.length), "--no-progress", "--out", str(out),
             ]
             print("$", " ".join(command[1:]), flush=True)
             subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            results.append(load_result(out, "profile"))
+            results.append(load_result(out, "speed"))
         speedups = [r["speedup"]["measured"] for r in results]
         mean = statistics.mean(speedups)
         ceiling = results[0]["speedup"]["ceiling"]

@@ -15,9 +15,9 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from revmux.config import AdapterConfig, DataConfig, TeacherConfig
-from revmux.teacher import train_teacher
-from revmux.training import train_adapter
+from revmux.multiplexing.config import AdapterConfig, DataConfig, TeacherConfig
+from revmux.multiplexing.stage0 import train_teacher
+from revmux.multiplexing.train import train_adapter
 
 
 def main() -> None:

@@ -26,17 +26,17 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
-    from revmux.backbones import load_backbone
-    from revmux.backbones.split import split_backbone
-    from revmux.config import DataConfig
-    from revmux.inputs import load_run_splits, tokenize_rows
-    from revmux.features import FEATURE_BATCH, LiveFeatures
-    from revmux.heads import LinearHead
-    from revmux.model import MultiplexedModel, teacher_answer_states
-    from revmux.multiplexers import build_multiplexer
-    from revmux.paths import resources_dir
+    from revmux.backbones.load import load_backbone
+    from revmux.backbones.stages import stage_backbone
+    from revmux.multiplexing.config import DataConfig
+    from revmux.multiplexing.inputs import load_run_splits, tokenize_rows
+    from revmux.multiplexing.features import FEATURE_BATCH, LiveFeatures
+    from revmux.multiplexing.heads import LinearHead
+    from revmux.multiplexing.model import MultiplexedModel, teacher_answer_states
+    from revmux.multiplexing.methods import build_multiplexer
+    from revmux.core.layout import resources_dir
 
-    backbone = split_backbone(load_backbone(args.backbone, resources_dir()))
+    backbone = stage_backbone(load_backbone(args.backbone, resources_dir()))
     model = MultiplexedModel(backbone, LinearHead(backbone.hidden_size, 2),
                              build_multiplexer("teacher", backbone.hidden_size, 1), args.prefill_layers).eval()
     splits, _ = load_run_splits(DataConfig(task="rt-polarity", train_size=args.examples, resources=str(resources_dir())))

@@ -1,3 +1,3 @@
-from revmux.cli import main
+from revmux.cli.main import main
 
 raise SystemExit(main())

@@ -13,7 +13,7 @@ import os
 import shutil
 from pathlib import Path
 
-from revmux.report_layout import FIGURES, SUMMARY_CATEGORY, SUMMARY_TABLE_ID
+from revmux.core.layout import FIGURES, SUMMARY_CATEGORY, SUMMARY_TABLE_ID
 
 CHROMIUM_FLAGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",

@@ -4,16 +4,19 @@ seeds, one timing profile) aggregated into tables and figures."""
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import re
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from revmux.cli import main
-from revmux.errors import RevmuxError
-from revmux.results import collect, discover
-from revmux.tables import (
+from revmux.cli.main import main
+from revmux.core.errors import RevmuxError
+from revmux.analysis.results import collect, discover
+from revmux.analysis.tables import (
     at_setting, bootstrap_mean_ci, choose_profile_setting, paired_delta, profile_row, profiles_table, summary_table,
 )
 
@@ -45,7 +48,7 @@ def test_paired_delta_counts_only_examples_where_the_two_differ():
 
 def test_summary_pools_seeds_and_regroupings_over_the_same_examples():
     def run(seed, method, rows):
-        row = {"task": "t", "backbone": "b", "method": method, "n": 2 if method != "teacher" else 1, "p": 1,
+        row = {"task": "t", "backbone": "b", "method": method, "n": 2 if method != "identity" else 1, "p": 1,
                "seed": seed, "random_init": False, "backbone_provenance": "x"}
         correct = np.array(rows, dtype=float)
         teacher = np.array([[1, 1, 0, 0]] * len(rows), dtype=float)
@@ -78,8 +81,8 @@ def tiny_results(tmp_path_factory, resources):
         for verb in ("train", "evaluate"):
             arguments = [verb, *DATA, *common, *RUN, "--method", method, "--n", str(n), "--seed", str(seed)]
             assert main(["--threads", "2", *arguments]) == 0
-    profile = results / "profile" / "minilm-l6" / "revmux-n2-p3-b8-len16.json"
-    assert main(["profile", "--backbone", "minilm-l6", "--method", "revmux", "--n", "2", "-p", "3", "--batch-size", "8",
+    profile = results / "speed" / "minilm-l6" / "revmux-n2-p3-b8-len16.json"
+    assert main(["speed", "--backbone", "minilm-l6", "--method", "revmux", "--n", "2", "-p", "3", "--batch-size", "8",
                  "--length", "16", "--warmup-runs", "1", "--min-iterations", "3", "--min-duration", "0",
                  "--memory-runs", "1", "--no-progress", "--resources", str(resources), "--out", str(profile)]) == 0
     return results
@@ -89,7 +92,7 @@ def test_aggregate_gives_one_row_per_run_and_the_expected_summary(tiny_results):
     assert main(["aggregate", "--results", str(tiny_results)]) == 0
     tables = tiny_results / "tables"
     runs = pd.read_csv(tables / "runs.csv")
-    assert list(zip(runs.method, runs.n, runs.seed)) == [("teacher", 1, 0), ("revmux", 2, 0), ("revmux", 2, 1)]
+    assert list(zip(runs.method, runs.n, runs.seed)) == [("identity", 1, 0), ("revmux", 2, 0), ("revmux", 2, 1)]
     metrics = {
         seed: json.loads((tiny_results / "rt-polarity" / "minilm-l6" / f"revmux-n2-p3-s{seed}" / "metrics.json").read_text())
         for seed in (0, 1)
@@ -101,13 +104,13 @@ def test_aggregate_gives_one_row_per_run_and_the_expected_summary(tiny_results):
         assert row.delta_vs_teacher == pytest.approx(values["accuracy"]["mean"] - values["teacher_accuracy"])
 
     summary = pd.read_csv(tables / "summary.csv")
-    assert list(zip(summary.method, summary.n)) == [("teacher", 1), ("revmux", 2)]
+    assert list(zip(summary.method, summary.n)) == [("identity", 1), ("revmux", 2)]
     teacher, revmux = summary.iloc[0], summary.iloc[1]
     assert teacher.delta_vs_teacher == 0 and teacher.agreement_with_teacher == 1 and teacher.speedup == 1
     assert revmux.seeds == 2 and revmux.regroupings == 6 and revmux.examples == 40
     assert revmux.accuracy_mean == pytest.approx(np.mean([m["accuracy"]["mean"] for m in metrics.values()]))
     assert revmux.accuracy_ci_low <= revmux.accuracy_mean <= revmux.accuracy_ci_high
-    profile = json.loads((tiny_results / "profile" / "minilm-l6" / "revmux-n2-p3-b8-len16.json").read_text())
+    profile = json.loads((tiny_results / "speed" / "minilm-l6" / "revmux-n2-p3-b8-len16.json").read_text())
     assert revmux.speedup == pytest.approx(profile["speedup"]["measured"])
     assert revmux.ceiling == pytest.approx(profile["speedup"]["ceiling"])
     assert (revmux.timed_device, revmux.timed_dtype, revmux.timed_threads) == ("cpu", "float32", profile["settings"]["threads"])
@@ -119,7 +122,7 @@ def test_aggregate_gives_one_row_per_run_and_the_expected_summary(tiny_results):
     latex = (tables / "summary.tex").read_text()
     assert "rt-polarity" in latex and "Avg." in latex and "revmux N=2" in latex
     markdown = (tables / "summary.md").read_text()
-    assert "| revmux N=2 |" in markdown
+    assert re.search(r"\| revmux N=2 +\|", markdown)
     assert "timed on" in markdown and "cpu float32" in markdown and "on cpu, float32," in markdown
     for text in (markdown, page, latex):
         assert "seeds are not resampled" in text  # what the bootstrap resamples is said with the numbers
@@ -129,18 +132,18 @@ def test_aggregate_gives_one_row_per_run_and_the_expected_summary(tiny_results):
 
 
 def test_profiles_of_different_devices_or_dtypes_are_never_averaged(tiny_results):
-    profile = json.loads((tiny_results / "profile" / "minilm-l6" / "revmux-n2-p3-b8-len16.json").read_text())
+    profile = json.loads((tiny_results / "speed" / "minilm-l6" / "revmux-n2-p3-b8-len16.json").read_text())
     on_gpu = json.loads(json.dumps(profile))
     on_gpu["settings"].update(device="cuda", dtype="bfloat16")
     on_gpu["speedup"]["measured"] = 9.0
     on_gpu["latency"]["teacher"]["samples_per_s"] = 1e6
     profiles = profiles_table([profile, on_gpu])
-    with pytest.raises(ValueError, match="2 different device/dtype/thread settings.*--profile-device"):
+    with pytest.raises(ValueError, match="2 different device/dtype/thread settings.*--speed-device"):
         choose_profile_setting(profiles)
     setting = choose_profile_setting(profiles, device="cpu")
     chosen = at_setting(profiles, setting)
     assert list(chosen.device) == ["cpu"]
-    row = {"task": "t", "backbone": "minilm-l6", "method": "teacher", "n": 1, "p": 3, "seed": 0,
+    row = {"task": "t", "backbone": "minilm-l6", "method": "identity", "n": 1, "p": 3, "seed": 0,
            "random_init": False, "backbone_provenance": "x"}
     ones = np.ones((1, 4))
     summary = summary_table([(row, ones, ones, ones)], chosen, resamples=10)
@@ -150,7 +153,7 @@ def test_profiles_of_different_devices_or_dtypes_are_never_averaged(tiny_results
 
 
 def test_a_profile_without_per_path_peaks_shows_no_memory_rather_than_a_shared_high_water_mark(tiny_results):
-    profile = json.loads((tiny_results / "profile" / "minilm-l6" / "revmux-n2-p3-b8-len16.json").read_text())
+    profile = json.loads((tiny_results / "speed" / "minilm-l6" / "revmux-n2-p3-b8-len16.json").read_text())
     for memory in profile["memory"]["paths"].values():
         del memory["peak_bytes"], memory["peak_source"]
     row = profile_row(profile)
@@ -167,9 +170,11 @@ def test_plots_are_drawn_for_each_backbone(tiny_results, tmp_path):
 
 
 def test_figures_mark_invalid_timings_hollow(tiny_results):
-    from revmux import plots
+    from revmux.analysis import plots
 
-    profile = json.loads((tiny_results / "profile" / "minilm-l6" / "revmux-n2-p3-b8-len16.json").read_text())
+    profile = json.loads((tiny_results / "speed" / "minilm-l6" / "revmux-n2-p3-b8-len16.json").read_text())
+    # The measured file's own verdict depends on how quiet the machine was: fix it, this tests the drawing.
+    profile["validity"] = {"valid": True, "reasons": [], "max_cv": 0.1}
     invalid = json.loads(json.dumps(profile))
     invalid["settings"]["n"] = 4
     invalid["validity"] = {"valid": False, "reasons": ["machine not quiet"], "max_cv": 0.1}
@@ -180,7 +185,6 @@ def test_figures_mark_invalid_timings_hollow(tiny_results):
         assert any("(timing invalid)" in label for label in labels), labels
         hollow = [line for line in axes.get_lines() if line.get_marker() == "o" and line.get_markerfacecolor() == "none"]
         assert [line.get_xdata()[0] for line in hollow] == [4]
-        plots.plt.close(figure)
 
 
 def test_the_workflow_aggregates_only_the_current_configurations_runs(tiny_results, tmp_path):
@@ -193,7 +197,7 @@ def test_the_workflow_aggregates_only_the_current_configurations_runs(tiny_resul
     project = copy_project(tmp_path / "project")
     shutil.copytree(tiny_results, project / "results")
     grid = ['tasks=[rt-polarity]', 'backbones={"minilm-l6": {"prefill_layers": [3]}}', "compose_sizes=[2]",
-            'profile={"batch_sizes": [8], "lengths": [16]}']
+            'speed={"batch_sizes": [8], "lengths": [16]}']
     first = ["methods=[teacher,revmux]", "seeds=[0]"]  # teacher and revmux seed 0
     second = ["methods=[revmux]", "seeds=[1]"]  # only revmux seed 1, in the same results folder
     for config in (first, second):
@@ -202,7 +206,7 @@ def test_the_workflow_aggregates_only_the_current_configurations_runs(tiny_resul
                            "--forcerun", "aggregate", "--config", *grid, *config, cwd=project)
         assert result.returncode == 0, result.stdout + result.stderr
         runs = pd.read_csv(project / "results" / "tables" / "runs.csv")
-        expected = [("teacher", 0), ("revmux", 0)] if config is first else [("revmux", 1)]
+        expected = [("identity", 0), ("revmux", 0)] if config is first else [("revmux", 1)]
         assert list(zip(runs.method, runs.seed)) == expected
     provenance = json.loads((project / "results" / "tables" / "provenance.json").read_text())
     assert [Path(f).parent.name for f in provenance["aggregated_files"] if f.endswith("metrics.json")] == ["revmux-n2-p3-s1"]
@@ -236,3 +240,33 @@ def test_truncated_predictions_are_named(tiny_results, tmp_path):
     predictions.write_bytes(predictions.read_bytes()[:20])
     with pytest.raises(RevmuxError, match=f"{predictions}: unreadable predictions"):
         collect(*discover(copy))
+
+
+@pytest.mark.slow
+def test_a_non_editable_install_aggregates_outside_the_checkout(tiny_results, tmp_path):
+    # A wheel installed into its own folder, run from a folder that is not the checkout: the schemas must come
+    # from inside the package, not from the repository beside it.
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    source = tmp_path / "source"  # a copy: building writes build/ and *.egg-info beside the sources
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md", "revmux"):
+        (shutil.copytree if (root / name).is_dir() else shutil.copy)(root / name, source / name)
+    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
+    subprocess.run([*pip, "wheel", "--no-deps", "--no-build-isolation", "-w", str(tmp_path / "dist"), str(source)],
+                   check=True, capture_output=True)
+    wheel = next((tmp_path / "dist").glob("revmux-*.whl"))
+    subprocess.run([*pip, "install", "--no-deps", "--target", str(tmp_path / "site"), str(wheel)], check=True,
+                   capture_output=True)
+    elsewhere = tmp_path / "elsewhere"
+    shutil.copytree(tiny_results, elsewhere / "results")
+    env = {**os.environ, "PYTHONPATH": str(tmp_path / "site")}
+    located = subprocess.run([sys.executable, "-c", "import revmux; print(revmux.__file__)"], cwd=elsewhere, env=env,
+                             capture_output=True, text=True, check=True)
+    assert located.stdout.startswith(str(tmp_path / "site"))
+    result = subprocess.run([sys.executable, "-m", "revmux", "aggregate", "--results", "results", "--resamples", "50"],
+                            cwd=elsewhere, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (elsewhere / "results" / "tables" / "summary.html").is_file()

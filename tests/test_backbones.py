@@ -2,11 +2,12 @@ import pytest
 import torch
 
 from conftest import requires_hub
-from revmux.backbones import fetch_backbone, load_backbone, resolve_backbone
+from revmux.backbones.load import fetch_backbone, load_backbone
+from revmux.backbones import resolve_backbone
 from revmux.backbones import load as load_module
 from revmux.backbones.registry import BUILTIN_BACKBONES, SUPPORTED_MODEL_TYPES
-from revmux.backbones.split import split_backbone
-from revmux.errors import RevmuxError
+from revmux.backbones.stages import stage_backbone
+from revmux.core.errors import RevmuxError
 
 
 def encoder_states(backbone, text):
@@ -132,7 +133,7 @@ def _tiny_model_dir(tmp_path, model_type, family):
 def test_every_supported_model_type_splits_into_the_unsplit_model(tmp_path, model_type, family):
     spec = resolve_backbone(str(_tiny_model_dir(tmp_path, model_type, family)))
     assert spec.family == family
-    backbone = split_backbone(load_backbone(spec, with_tokenizer=False))
+    backbone = stage_backbone(load_backbone(spec, with_tokenizer=False))
     ids = torch.randint(3, 120, (3, 10), generator=torch.Generator().manual_seed(0))
     mask = torch.ones_like(ids)
     mask[1, 7:] = 0

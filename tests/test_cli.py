@@ -3,7 +3,7 @@ import sys
 
 import pytest
 
-from revmux.cli import VERBS, main
+from revmux.cli.main import VERBS, main
 
 
 def run_cli(*args):

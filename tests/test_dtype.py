@@ -5,14 +5,15 @@ from __future__ import annotations
 import pytest
 import torch
 
-from revmux.backbones import load_backbone, resolve_backbone
+from revmux.backbones.load import load_backbone
+from revmux.backbones import resolve_backbone
 from revmux.backbones.load import compute_dtype
-from revmux.backbones.split import split_backbone
-from revmux.errors import RevmuxError
-from revmux.heads import LinearHead
-from revmux.losses import info_nce
-from revmux.model import MultiplexedModel, teacher_answer_states
-from revmux.multiplexers import build_multiplexer
+from revmux.backbones.stages import stage_backbone
+from revmux.core.errors import RevmuxError
+from revmux.multiplexing.heads import LinearHead
+from revmux.multiplexing.losses import info_nce
+from revmux.multiplexing.model import MultiplexedModel, teacher_answer_states
+from revmux.multiplexing.methods import build_multiplexer
 
 
 @pytest.mark.parametrize(("backbone", "device", "requested", "expected"), [
@@ -35,7 +36,7 @@ def test_float16_on_a_cpu_and_unknown_names_are_refused():
 
 
 def test_a_bfloat16_llama_trains_float32_adapters():
-    backbone = split_backbone(load_backbone("stories260k", dtype=torch.bfloat16))
+    backbone = stage_backbone(load_backbone("stories260k", dtype=torch.bfloat16))
     assert backbone.dtype == torch.bfloat16
     torch.manual_seed(0)
     head = LinearHead(backbone.hidden_size, 2)
@@ -56,15 +57,15 @@ def test_a_bfloat16_llama_trains_float32_adapters():
 
 
 def test_every_stage_loads_the_backbone_in_the_teachers_dtype(tmp_path, monkeypatch, resources):
-    import revmux.teacher
-    from revmux.config import AdapterConfig, DataConfig, TeacherConfig
-    from revmux.training import build_model
+    import revmux.multiplexing.stage0
+    from revmux.multiplexing.config import AdapterConfig, DataConfig, TeacherConfig
+    from revmux.multiplexing.train import build_model
 
     seen = []
-    real = revmux.teacher.load_backbone
-    monkeypatch.setattr(revmux.teacher, "load_backbone", lambda *a, **k: seen.append(a[2]) or real(*a, **k))
+    real = revmux.multiplexing.stage0.load_backbone
+    monkeypatch.setattr(revmux.multiplexing.stage0, "load_backbone", lambda *a, **k: seen.append(a[2]) or real(*a, **k))
     data = DataConfig(task="sst-2", train_size=16, validation_size=8, eval_size=8, max_length=16, resources=str(resources))
-    info = revmux.teacher.train_teacher(TeacherConfig(data, "stories260k", mode="zero-shot", dtype="bfloat16"), tmp_path)
+    info = revmux.multiplexing.stage0.train_teacher(TeacherConfig(data, "stories260k", mode="zero-shot", dtype="bfloat16"), tmp_path)
     assert info["dtype"] == "bfloat16"
     model, _ = build_model(AdapterConfig(data, "stories260k", "revmux", 2, 2), tmp_path)
     assert seen == [torch.bfloat16, torch.bfloat16]  # stage 0, then the training/evaluation model

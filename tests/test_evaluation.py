@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from revmux.evaluation import evaluate
-from revmux.features import FeatureBatch
+from revmux.multiplexing.evaluate import evaluate
+from revmux.multiplexing.features import FeatureBatch
 
 SIZE, N, BATCH, REGROUPINGS = 23, 2, 6, 5
 

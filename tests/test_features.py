@@ -7,14 +7,14 @@ import pandas as pd
 import pytest
 import torch
 
-import revmux.features as features_module
-from revmux.backbones import load_backbone
-from revmux.backbones.split import split_backbone
-from revmux.errors import RevmuxError
-from revmux.features import FEATURE_BATCH, CachedFeatures, LiveFeatures, build_features, load_or_build, shard_dir
-from revmux.heads import LinearHead
-from revmux.model import MultiplexedModel, teacher_answer_states
-from revmux.multiplexers import build_multiplexer
+import revmux.multiplexing.features as features_module
+from revmux.backbones.load import load_backbone
+from revmux.backbones.stages import stage_backbone
+from revmux.core.errors import RevmuxError
+from revmux.multiplexing.features import FEATURE_BATCH, CachedFeatures, LiveFeatures, build_features, load_or_build, shard_dir
+from revmux.multiplexing.heads import LinearHead
+from revmux.multiplexing.model import MultiplexedModel, teacher_answer_states
+from revmux.multiplexing.methods import build_multiplexer
 
 WORDS = "the a film plot slow great dull warm ending actor music long short funny sad".split()
 MAX_LENGTH = 48
@@ -27,7 +27,7 @@ def _rows(count: int) -> pd.DataFrame:
 
 
 def _model(dtype=torch.float32) -> MultiplexedModel:
-    backbone = split_backbone(load_backbone("stories260k", dtype=dtype))
+    backbone = stage_backbone(load_backbone("stories260k", dtype=dtype))
     return MultiplexedModel(backbone, LinearHead(backbone.hidden_size, 2), build_multiplexer("teacher", backbone.hidden_size, 1), 2)
 
 
@@ -73,7 +73,7 @@ def test_shards_are_bounded_and_gathers_across_them_are_right(tmp_path):
 def test_the_teacher_continues_from_layer_p_and_equals_the_full_pass():
     model, rows = _model(), _rows(10)
     live = LiveFeatures(model, "sst-2", rows, MAX_LENGTH).batch(range(10))
-    from revmux.inputs import tokenize_rows
+    from revmux.multiplexing.inputs import tokenize_rows
 
     with torch.no_grad():
         full = teacher_answer_states(model.backbone, tokenize_rows(model.backbone, "sst-2", rows, MAX_LENGTH))

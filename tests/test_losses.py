@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from revmux.losses import mapping_loss
+from revmux.multiplexing.losses import mapping_loss
 
 
 def _two_slots(cos: float) -> torch.Tensor:

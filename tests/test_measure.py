@@ -72,10 +72,10 @@ def test_cpu_memory_is_measured_and_gpu_fields_are_null_with_a_reason():
 
 
 def test_flop_count_of_one_encoder_layer_matches_the_hand_count(resources):
-    from revmux.backbones import load_backbone
-    from revmux.backbones.split import split_backbone
+    from revmux.backbones.load import load_backbone
+    from revmux.backbones.stages import stage_backbone
 
-    backbone = split_backbone(load_backbone("minilm-l6", resources))
+    backbone = stage_backbone(load_backbone("minilm-l6", resources))
     length, width, ffn = 64, backbone.hidden_size, backbone.model.config.intermediate_size
     hidden, mask = torch.randn(1, length, width), torch.ones(1, length, dtype=torch.long)
     with torch.inference_mode():
@@ -272,7 +272,7 @@ def test_a_fresh_process_that_dies_gives_null_with_the_exit_code_without_waiting
 
 
 def test_gpu_peak_of_a_path_is_over_what_was_allocated_before_it(monkeypatch):
-    from revmux.profiling import path_peaks
+    from revmux.multiplexing.speed import path_peaks
 
     events, allocated = [], {"now": 1000, "max": 1000}
 

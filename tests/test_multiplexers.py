@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from revmux.errors import RevmuxError
-from revmux.multiplexers import METHODS, build_multiplexer
+from revmux.core.errors import RevmuxError
+from revmux.multiplexing.methods import METHODS, build_multiplexer
 
 
 @pytest.mark.parametrize("n", [2, 3, 4, 8])
@@ -45,17 +45,52 @@ def test_hadamard_slot_vectors_are_fixed_and_shared_by_every_instance_of_the_met
 
 
 def test_registry_names_the_paper_methods():
-    assert set(METHODS) == {"teacher", "adapter", "ora", "revmux", "hadamard"}
+    assert set(METHODS.names()) == {"identity", "adapter", "ora", "revmux", "hadamard"}
 
 
 @pytest.mark.parametrize(("method", "n", "hidden", "message"), [
-    ("revmux", 1, 384, r"multiplexes N >= 2 instances, got N = 1; use method teacher"),
+    ("revmux", 1, 384, r"multiplexes N >= 2 instances, got N = 1; use method identity"),
     ("hadamard", 0, 384, r"N >= 2"),
     ("revmux", 5, 384, r"splits the hidden size 384 into N = 5 equal blocks: choose an N that divides 384"),
     ("ora", 7, 384, r"choose an N that divides 384"),
     ("teacher", 2, 384, r"does not multiplex: N must be 1"),
-    ("datamux", 2, 384, r"unknown method 'datamux': use one of adapter, hadamard, ora, revmux, teacher"),
+    ("datamux", 2, 384, r"unknown method .datamux.: use one of adapter, hadamard, identity, ora, revmux; aliases: teacher \(= identity\)"),
 ])
 def test_bad_method_settings_are_refused_with_the_fix(method, n, hidden, message):
     with pytest.raises(RevmuxError, match=message):
         build_multiplexer(method, hidden, n)
+
+
+def test_method_traits_read_without_importing_equal_the_classes():
+    # The workflow reads names and traits from the source (no torch); they must be what the classes say.
+    for name in METHODS.names():
+        cls = METHODS.get(name)
+        traits = METHODS.traits(name)
+        assert cls.name == name
+        assert traits["multiplexes"] == cls.multiplexes, name
+        assert traits["needs_divisible_width"] == cls.needs_divisible_width, name
+
+
+def test_a_method_is_one_file_found_by_name(tmp_path, monkeypatch):
+    # A new module in a registry's package is found, with its traits, without editing any other file.
+    import sys
+
+    from revmux.core.registry import Registry
+
+    package = tmp_path / "plugins"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "fancy.py").write_text(
+        "from plugins import REGISTRY\n\n@REGISTRY.register\nclass Fancy:\n    name = 'fancy'\n    multiplexes = False\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    registry = Registry("plugin", "plugins", defaults={"multiplexes": True}, aliases={"old": "fancy"})
+    import plugins
+
+    monkeypatch.setattr(plugins, "REGISTRY", registry, raising=False)
+    assert registry.names() == ["fancy"]
+    assert registry.traits("old") == {"multiplexes": False, "name": "fancy"}
+    assert "plugins.fancy" not in sys.modules  # traits came from the source
+    assert registry.get("fancy").__name__ == "Fancy"
+    with pytest.raises(RevmuxError, match="unknown plugin 'plain': use one of fancy; aliases: old"):
+        registry.get("plain")

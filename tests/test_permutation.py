@@ -10,18 +10,18 @@ from __future__ import annotations
 import pytest
 import torch
 
-from revmux.backbones import load_backbone
-from revmux.backbones.split import split_backbone
-from revmux.heads import LinearHead
-from revmux.model import MultiplexedModel
-from revmux.multiplexers import build_multiplexer
+from revmux.backbones.load import load_backbone
+from revmux.backbones.stages import stage_backbone
+from revmux.multiplexing.heads import LinearHead
+from revmux.multiplexing.model import MultiplexedModel
+from revmux.multiplexing.methods import build_multiplexer
 
 TEXTS = ["a quiet film", "the plot moves far too slowly for me", "great", "an ending nobody saw coming at all",
          "dull", "funny and warm from start to end", "not good", "it works"]
 
 
 def _model(name, resources, n):
-    backbone = split_backbone(load_backbone(name, resources))
+    backbone = stage_backbone(load_backbone(name, resources))
     torch.manual_seed(0)
     multiplexer = build_multiplexer("revmux", backbone.hidden_size, n)
     with torch.no_grad():  # weights far from a fresh init's near-constant outputs, so instances differ clearly

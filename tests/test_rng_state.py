@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from revmux.errors import RevmuxError
-from revmux.training import restore_rng_state, rng_state
+from revmux.core.errors import RevmuxError
+from revmux.multiplexing.train import restore_rng_state, rng_state
 
 
 def test_a_checkpoint_from_before_the_gpu_state_was_saved_still_restores_the_cpu_generator():

@@ -21,7 +21,7 @@ from workflow_run import GLUE_RUN, SNAKEMAKE, copy_project, workflow_env
 SLURM_RUN = ["--workflow-profile", "profiles/slurm-ci", *GLUE_RUN]
 # Jobs that run on the cluster (the fetch, aggregate and plots rules run where snakemake runs):
 # 2 backbones x (teacher, prefill, profile of revmux and ora) and 2 backbones x 3 methods x (train, evaluate).
-CLUSTER_JOBS = {"teacher": 2, "prefill": 2, "train": 6, "evaluate": 6, "profile": 4}
+CLUSTER_JOBS = {"teacher": 2, "prefill": 2, "train": 6, "evaluate": 6, "speed": 4}
 TIMEOUT_S = 1200
 
 

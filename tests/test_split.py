@@ -1,11 +1,11 @@
 import pytest
 import torch
 
-from revmux.backbones import load_backbone
-from revmux.backbones.split import split_backbone
-from revmux.heads import ClassifierHead
-from revmux.model import MultiplexedModel, teacher_answer_states
-from revmux.multiplexers import build_multiplexer
+from revmux.backbones.load import load_backbone
+from revmux.backbones.stages import stage_backbone
+from revmux.multiplexing.heads import ClassifierHead
+from revmux.multiplexing.model import MultiplexedModel, teacher_answer_states
+from revmux.multiplexing.methods import build_multiplexer
 
 PAIRS = (["A man is playing a guitar on stage.", "Short one."], ["A person plays music.", "Tiny."])
 
@@ -20,7 +20,7 @@ def split_run(backbone, batch, prefill):
 
 @pytest.mark.parametrize(("name", "prefill"), [("minilm-l6", 3), ("stories260k", 2), ("t5-tiny-random", 2)])
 def test_running_layers_before_and_after_the_split_equals_the_unsplit_model(resources, name, prefill):
-    backbone = split_backbone(load_backbone(name, resources))
+    backbone = stage_backbone(load_backbone(name, resources))
     batch = backbone.tokenize("rte", *PAIRS, max_length=48)
     with torch.no_grad():
         reference = backbone.forward_full(batch)
@@ -28,7 +28,7 @@ def test_running_layers_before_and_after_the_split_equals_the_unsplit_model(reso
 
 
 def test_t5_split_keeps_relative_positions_and_the_soft_prompt(resources):
-    backbone = split_backbone(load_backbone("t5-tiny-random", resources))
+    backbone = stage_backbone(load_backbone("t5-tiny-random", resources))
     backbone.set_soft_prompt(torch.randn(4, backbone.hidden_size))
     batch = backbone.tokenize("sst-2", PAIRS[0], None, max_length=32)
     with torch.no_grad():
@@ -48,14 +48,14 @@ def test_t5_split_keeps_relative_positions_and_the_soft_prompt(resources):
 
 
 def test_decoder_scores_the_last_real_token_of_right_padded_examples():
-    backbone = split_backbone(load_backbone("stories260k"))
+    backbone = stage_backbone(load_backbone("stories260k"))
     batch = backbone.tokenize("sst-2", ["Lily was happy.", "Tom liked the big red ball in the park very much."], None, 512)
     assert batch.answer_positions.tolist() == (batch.attention_mask.sum(1) - 1).tolist()
     assert batch.answer_positions[0] < batch.answer_positions[1]
 
 
 def test_teacher_path_of_the_multiplexed_model_is_the_plain_model(resources):
-    backbone = split_backbone(load_backbone("minilm-l6", resources))
+    backbone = stage_backbone(load_backbone("minilm-l6", resources))
     model = MultiplexedModel(backbone, ClassifierHead(384, 2), build_multiplexer("teacher", 384, 1), 3)
     batch = backbone.tokenize("sst-2", ["good", "bad movie", "fine"], None, 16)
     with torch.no_grad():
@@ -65,7 +65,7 @@ def test_teacher_path_of_the_multiplexed_model_is_the_plain_model(resources):
 
 @pytest.mark.parametrize("name", ["minilm-l6", "stories260k", "t5-tiny-random"])
 def test_multiplexed_batches_that_are_not_a_multiple_of_n_are_padded_and_never_scored(resources, name):
-    backbone = split_backbone(load_backbone(name, resources))
+    backbone = stage_backbone(load_backbone(name, resources))
     model = MultiplexedModel(backbone, ClassifierHead(backbone.hidden_size, 2),
                              build_multiplexer("revmux", backbone.hidden_size, 4), 2).eval()
     batch = backbone.tokenize("sst-2", ["one", "two words", "three words here", "four", "five"], None, 16)
@@ -79,7 +79,7 @@ def test_multiplexed_batches_that_are_not_a_multiple_of_n_are_padded_and_never_s
 @pytest.mark.parametrize("prompt_length", [0, 5])
 def test_t5_label_scores_equal_t5_for_conditional_generation_logits(resources, prompt_length):
     # Against transformers' own model, not helpers the split shares (random init, tied embeddings, scaling).
-    backbone = split_backbone(load_backbone("t5-tiny-random", resources))
+    backbone = stage_backbone(load_backbone("t5-tiny-random", resources))
     if prompt_length:
         backbone.set_soft_prompt(torch.randn(prompt_length, backbone.hidden_size))
     batch = backbone.tokenize("rte", *PAIRS, max_length=48)

@@ -8,12 +8,12 @@ import pandas as pd
 import pytest
 import torch
 
-from revmux.backbones import load_backbone
-from revmux.config import AdapterConfig, DataConfig, TeacherConfig, validate_adapter
-from revmux.errors import RevmuxError
-from revmux.scoring import METRICS_FILE, PREDICTIONS_FILE, evaluate_run
-from revmux.teacher import load_teacher, train_teacher
-from revmux.training import ADAPTER_FILE, train_adapter
+from revmux.backbones.load import load_backbone
+from revmux.multiplexing.config import AdapterConfig, DataConfig, TeacherConfig, validate_adapter
+from revmux.core.errors import RevmuxError
+from revmux.multiplexing.scoring import METRICS_FILE, PREDICTIONS_FILE, evaluate_run
+from revmux.multiplexing.stage0 import load_teacher, train_teacher
+from revmux.multiplexing.train import ADAPTER_FILE, train_adapter
 
 pytestmark = pytest.mark.slow
 
@@ -46,11 +46,11 @@ def test_teacher_stage_writes_a_reloadable_frozen_teacher(minilm_teacher, resour
 
 
 def test_training_keeps_the_backbone_it_uses_bit_identical_and_lowers_the_loss(minilm_teacher, tmp_path, monkeypatch):
-    import revmux.training
+    import revmux.multiplexing.train
 
     directory, data, _ = minilm_teacher
     used, optimisers = {}, []
-    real_build, real_optimizer = revmux.training.build_model, revmux.training._optimizer
+    real_build, real_optimizer = revmux.multiplexing.train.build_model, revmux.multiplexing.train._optimizer
 
     def build_and_keep(*args, **kwargs):  # the very instance train_adapter trains with
         model, info = real_build(*args, **kwargs)
@@ -58,8 +58,8 @@ def test_training_keeps_the_backbone_it_uses_bit_identical_and_lowers_the_loss(m
         used["before"] = {k: v.clone() for k, v in model.backbone.model.state_dict().items()}
         return model, info
 
-    monkeypatch.setattr(revmux.training, "build_model", build_and_keep)
-    monkeypatch.setattr(revmux.training, "_optimizer", lambda *a: optimisers.append(real_optimizer(*a)) or optimisers[-1])
+    monkeypatch.setattr(revmux.multiplexing.train, "build_model", build_and_keep)
+    monkeypatch.setattr(revmux.multiplexing.train, "_optimizer", lambda *a: optimisers.append(real_optimizer(*a)) or optimisers[-1])
     summary = train_adapter(adapter_config(data, epochs=4), tmp_path / "run", directory, tmp_path / "cache")
     losses = [record["train_loss"] for record in summary["history"][1:]]
     assert losses[-1] < losses[0]
@@ -89,8 +89,8 @@ def test_a_gpu_run_checkpoints_and_restores_the_gpu_generators(minilm_teacher, t
 
 
 def test_the_paper_style_figure_re_evaluates_the_held_out_selected_epoch_over_every_regrouping(minilm_teacher, tmp_path):
-    from revmux.evaluation import evaluate
-    from revmux.training import DEV_SELECTED_ADAPTER_FILE, build_model, run_features
+    from revmux.multiplexing.evaluate import evaluate
+    from revmux.multiplexing.train import DEV_SELECTED_ADAPTER_FILE, build_model, run_features
 
     directory, data, _ = minilm_teacher
     config = adapter_config(data, epochs=3, eval_regroupings=4)

@@ -3,13 +3,15 @@ of bad configurations, and a real run of a small GLUE configuration that a secon
 
 import os
 import shutil
+import subprocess
+import sys
 
 import pytest
 
-from revmux.grid import build_grid, check_config, coerce_command_line_values, ConfigError
-from revmux.schemas import load_result
+from revmux.workflow.multiplexing import build_grid, check_config, coerce_command_line_values, ConfigError
+from revmux.core.schemas import load_result, schema_path
 
-from workflow_run import GLUE_RUN, ROOT, snakemake
+from workflow_run import GLUE_RUN, ROOT, snakemake, workflow_env
 
 
 def job_count(output: str, rule: str) -> int:
@@ -37,21 +39,46 @@ def test_every_shipped_configuration_dry_runs_with_its_full_grid(configfile, tra
     assert result.returncode == 0, result.stdout + result.stderr
     assert job_count(result.stdout, "train") == trainings
     assert job_count(result.stdout, "evaluate") == trainings
-    assert job_count(result.stdout, "profile") == profiles
+    assert job_count(result.stdout, "speed") == profiles
+
+
+@pytest.mark.parametrize("configfile", ["config/config.yaml", "config/paper.yaml"])
+def test_a_dry_run_never_imports_torch(configfile):
+    # torch made unimportable: planning the grid must not need it (it takes seconds to import, and a login
+    # node may not have it at all).
+    command = [sys.executable, "-c", "import sys; sys.modules['torch'] = None; from snakemake.cli import main; main()",
+               "-n", "--forceall", "--quiet", "rules", "--configfile", configfile]
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300, env=workflow_env())
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert job_count(result.stdout, "train") > 0
+
+
+def test_jobs_run_the_interpreter_that_runs_snakemake(tmp_path):
+    # A PATH without this environment's bin/ (a venv that was not activated): every job must still find revmux.
+    project = tmp_path / "project"
+    project.mkdir()
+    for name in ("Snakefile", "workflow", "config", "profiles", "environment.yml", "requirements.lock"):
+        source = ROOT / name
+        (shutil.copytree if source.is_dir() else shutil.copy)(source, project / name)
+    env = {**workflow_env(), "PATH": "/usr/bin:/bin", "REVMUX_RESOURCES": str(tmp_path / "resources")}
+    result = subprocess.run([sys.executable, "-m", "snakemake", "--cores", "1", "resources/fetched/task-rt-polarity.done"],
+                            cwd=project, capture_output=True, text=True, timeout=600, env=env)
+    log = project / "logs" / "fetch" / "task-rt-polarity.log"
+    assert result.returncode == 0, result.stdout + result.stderr + (log.read_text() if log.exists() else "")
 
 
 def test_the_gpu_shapes_configuration_only_times():
     # 5 shapes x 4 methods x 3 N x 2 batch sizes, and nothing trained (--forceall: counts do not depend on what exists)
-    result = snakemake("profile_all", "-n", "--forceall", "--quiet", "rules", "--configfile", "config/gpu-shapes.yaml")
+    result = snakemake("speed_all", "-n", "--forceall", "--quiet", "rules", "--configfile", "config/gpu-shapes.yaml")
     assert result.returncode == 0, result.stdout + result.stderr
-    assert job_count(result.stdout, "profile") == 120
+    assert job_count(result.stdout, "speed") == 120
     assert "train" not in result.stdout.split()
 
 
 def test_t5_is_timed_with_its_teachers_soft_prompt_and_others_without():
-    result = snakemake("profile_all", "-n", "--forceall", "-p", "--configfile", "config/gpu-shapes.yaml")
+    result = snakemake("speed_all", "-n", "--forceall", "-p", "--configfile", "config/gpu-shapes.yaml")
     assert result.returncode == 0, result.stdout + result.stderr
-    commands = [line for line in result.stdout.splitlines() if "revmux" in line and " profile " in line]
+    commands = [line for line in result.stdout.splitlines() if "revmux" in line and " speed " in line]
     t5 = [c for c in commands if "--backbone t5-small-random" in c]
     bert = [c for c in commands if "--backbone bert-base-uncased-random" in c]
     assert t5 and all("--soft-prompt-length 20" in c for c in t5)  # the teacher block's prompt_length
@@ -63,8 +90,8 @@ def test_t5_is_timed_with_its_teachers_soft_prompt_and_others_without():
     ("compose_sizes=[5]", "config key compose_sizes: method .* choose an N that divides 384"),
     ('backbones={"minilm-l6": {"prefill_layers": [6]}}', r"config key backbones.minilm-l6.prefill_layers: P = 6 is outside \[0, 6\)"),
     ("methods=[datamux]", "config key methods: unknown method 'datamux'"),
-    ('profile={"batch_sizes": [30]}', "config key profile.batch_sizes: batch size 30 is not a multiple of N = 4"),
-    ('profile={"shapes": {"t5-huge": {"prefill_layers": [1]}}}', "config key profile.shapes: unknown backbone"),
+    ('speed={"batch_sizes": [30]}', "config key speed.batch_sizes: batch size 30 is not a multiple of N = 4"),
+    ('speed={"shapes": {"t5-huge": {"prefill_layers": [1]}}}', "config key speed.shapes: unknown backbone"),
     ('data={"glue_dir": "/nonexistent", "source": "local"}', "config key data.glue_dir: GLUE task .* not found under /nonexistent"),
 ])
 def test_a_bad_configuration_is_refused_before_any_job_with_the_key_to_fix(override, message):
@@ -91,15 +118,17 @@ def test_schema_command_line_and_dataclasses_share_their_defaults():
 
     import yaml
 
-    from revmux.commands import common, teacher
-    from revmux.config import AdapterConfig, DataConfig, TeacherConfig, defaults
+    from revmux.cli import common, teacher
+    from revmux.multiplexing.config import AdapterConfig, DataConfig, TeacherConfig, defaults
+    from revmux.multiplexing.speed import SpeedSettings
 
-    schema = yaml.safe_load((ROOT / "workflow" / "schemas" / "config.schema.yaml").read_text())["properties"]
+    schema = yaml.safe_load(schema_path("config").read_text())["properties"]
     blocks = {
         "teacher": (TeacherConfig, {}),
         "training": (AdapterConfig, {}),
         "evaluation": (AdapterConfig, {"regroupings": "eval_regroupings", "batch_size": "eval_batch_size"}),
         "data": (DataConfig, {"source": None, "glue_dir": None}),
+        "speed": (SpeedSettings, {}),
     }
     compared = 0
     for block, (cls, renames) in blocks.items():
@@ -110,7 +139,7 @@ def test_schema_command_line_and_dataclasses_share_their_defaults():
                 continue
             assert spec["default"] == fields[field], f"schema {block}.{key} defaults to {spec['default']}, {cls.__name__}.{field} to {fields[field]}"
             compared += 1
-    assert compared >= 14
+    assert compared >= 20
 
     parsers = {"train": (common.add_run_arguments, AdapterConfig), "teacher": (teacher.add_arguments, TeacherConfig)}
     for name, (add, cls) in parsers.items():
@@ -157,11 +186,11 @@ def test_grid_runs_the_teacher_once_per_p_and_every_method_per_n_and_seed():
     config = {
         "tasks": ["rte"], "backbones": {"minilm-l6": {"prefill_layers": [2, 3]}}, "methods": ["teacher", "revmux"],
         "compose_sizes": [2, 4], "seeds": [0, 1], "data": {"source": "local", "glue_dir": None},
-        "profile": {"enabled": True, "shapes": {}, "batch_sizes": [32], "lengths": [64]},
+        "speed": {"enabled": True, "shapes": {}, "batch_sizes": [32], "lengths": [64]},
     }
     check_config(config)
     grid = build_grid(config)
-    assert len(grid[grid.method == "teacher"]) == 2 and set(grid[grid.method == "teacher"].n) == {1}
+    assert len(grid[grid.method == "identity"]) == 2 and set(grid[grid.method == "identity"].n) == {1}  # the alias resolved
     assert len(grid[grid.method == "revmux"]) == 2 * 2 * 2
     with pytest.raises(ConfigError, match="config key compose_sizes"):
         check_config({**config, "compose_sizes": [1]})
@@ -171,10 +200,10 @@ def test_grid_runs_the_teacher_once_per_p_and_every_method_per_n_and_seed():
 def test_a_small_glue_run_completes_and_a_second_run_has_nothing_to_do(glue_run):
     metrics = sorted(glue_run.glob("results/rte/*/*-n*-p*-s0/metrics.json"))
     assert len(metrics) == 6  # 2 backbones x (teacher, revmux, ora)
-    profiles = sorted(glue_run.glob("results/profile/*/*.json"))
+    profiles = sorted(glue_run.glob("results/speed/*/*.json"))
     assert len(profiles) == 4  # 2 backbones x (revmux, ora)
     for path in profiles:
-        assert load_result(path, "profile")["speedup"]["measured"] > 0
+        assert load_result(path, "speed")["speedup"]["measured"] > 0
     summary = (glue_run / "results" / "tables" / "summary.csv").read_text().splitlines()
     assert len(summary) == 1 + 6
     assert len(list(glue_run.glob("results/plots/*.svg"))) == 2 * 4
@@ -195,10 +224,25 @@ def test_the_report_renders_its_summary_table_and_figures_in_chromium(glue_run):
         if os.environ.get("REVMUX_REQUIRE_BROWSER"):
             pytest.fail("REVMUX_REQUIRE_BROWSER is set but no chromium is installed (apt-get install chromium)")
         pytest.skip("no chromium here to look at the report (apt-get install chromium)")
-    from revmux.report_layout import FIGURES
+    from revmux.core.layout import FIGURES
 
     screenshots = ROOT / "reports" / "screenshots"
     seen = check_report(report, screenshots, list(FIGURES.values()), ["minilm-l6", "stories260k"], min_summary_rows=6)
     assert seen["summary_rows"] == 6
     assert len(seen["figures"]) == len(FIGURES) * 2 and set(seen["figures"].values()) == {1}
     shutil.copy(report, ROOT / "reports" / "ci-report.html")
+
+
+def test_the_configuration_readme_explains_every_key_and_shipped_file():
+    import yaml
+
+    readme = (ROOT / "config" / "README.md").read_text()
+    schema = yaml.safe_load(schema_path("config").read_text())["properties"]
+    missing = []
+    for key, spec in schema.items():
+        names = [f"{key}.{sub}" for sub in spec["properties"]] if "properties" in spec else [key]
+        # sub-keys may be listed together (`training.epochs`, `.batch_size`): look for the key or `.sub`
+        missing += [name for name in names if f"`{name}`" not in readme and f"`.{name.split('.')[-1]}`" not in readme]
+    assert not missing, f"config/README.md does not explain {missing}"
+    shipped = sorted(path.name for path in (ROOT / "config").glob("*.yaml"))
+    assert all(f"`{name}`" in readme for name in shipped), shipped

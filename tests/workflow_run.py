@@ -29,7 +29,7 @@ def workflow_env() -> dict:
 def copy_project(workdir: Path) -> Path:
     """The workflow's files in `workdir`, sharing the fetched assets of this checkout."""
     workdir.mkdir(parents=True, exist_ok=True)
-    for name in ("Snakefile", "workflow", "config", "profiles"):
+    for name in ("Snakefile", "workflow", "config", "profiles", "environment.yml", "requirements.lock"):
         source = ROOT / name
         (shutil.copytree if source.is_dir() else shutil.copy)(source, workdir / name)
     resources = Path(os.environ.get("REVMUX_RESOURCES", ROOT / "resources")).resolve()

@@ -10,7 +10,7 @@ for shape in "t5-small-random 3 20" "bert-base-uncased-random 6 0"; do
     read -r backbone p prompt <<<"$shape"
     for method in revmux ora adapter hadamard; do
         for n in 2 4; do
-            python -m revmux --threads 8 profile --backbone "$backbone" --method "$method" --n "$n" -p "$p" \
+            python -m revmux --threads 8 speed --backbone "$backbone" --method "$method" --n "$n" -p "$p" \
                 --batch-size 128 --length 128 --device cuda --dtype bfloat16 --soft-prompt-length "$prompt" \
                 --min-duration 5 --no-progress --out "$out/$backbone-$method-n$n-p$p-b128-len128.json"
         done

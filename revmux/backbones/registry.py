@@ -13,12 +13,27 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Union
 
-from revmux.assets import WheelAsset
-from revmux.errors import RevmuxError
-from revmux.paths import shared_dir
+from revmux.core.assets import WheelAsset
+from revmux.core.errors import RevmuxError
+from revmux.core.layout import shared_dir
 
 Family = Literal["encoder", "decoder", "encoder-decoder"]
 FAMILIES: tuple[str, ...] = ("encoder", "decoder", "encoder-decoder")
+
+
+# The compute dtypes a backbone can run in, by name (torch's dtypes live in load.py, which imports torch).
+DTYPE_NAMES = ("float32", "bfloat16", "float16")
+DTYPE_CHOICES = ("auto", *DTYPE_NAMES)  # auto: bfloat16 for decoders on a GPU, else float32
+
+# What each family reads and how it is scored; every other package asks the spec instead of testing the family.
+# prompt_style: how examples are shown (revmux.data.prompts); None = the raw text (pair).
+# label_word_prefix: what precedes a label word after the prompt (decoders continue with a space).
+# teacher_modes: stage-0 modes, the paper's first (full fine-tuning, zero-shot, prompt tuning).
+_FAMILY_TRAITS = {
+    "encoder": {"prompt_style": None, "label_word_prefix": "", "teacher_modes": ("full", "head")},
+    "decoder": {"prompt_style": "instruction", "label_word_prefix": " ", "teacher_modes": ("zero-shot", "head")},
+    "encoder-decoder": {"prompt_style": "t5", "label_word_prefix": "", "teacher_modes": ("prompt", "zero-shot")},
+}
 
 
 @dataclass(frozen=True)
@@ -65,6 +80,28 @@ class BackboneSpec:
     @property
     def random_init(self) -> bool:
         return isinstance(self.source, RandomInitSource)
+
+    @property
+    def prompt_style(self) -> str | None:
+        return _FAMILY_TRAITS[self.family]["prompt_style"]
+
+    @property
+    def scored_by_label_words(self) -> bool:
+        """True: the LM head scores one label word per class; False: a trained classifier reads the answer state."""
+        return self.prompt_style is not None
+
+    @property
+    def label_word_prefix(self) -> str:
+        return _FAMILY_TRAITS[self.family]["label_word_prefix"]
+
+    @property
+    def teacher_modes(self) -> tuple[str, ...]:
+        return _FAMILY_TRAITS[self.family]["teacher_modes"]
+
+    @property
+    def takes_soft_prompt(self) -> bool:
+        """Prompt tuning (a learned soft prompt before the encoder input) is this family's teacher mode."""
+        return "prompt" in self.teacher_modes
 
     @property
     def default_prefill_layers(self) -> int:

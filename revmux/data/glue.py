@@ -13,8 +13,8 @@ from pathlib import Path
 import pandas as pd
 
 from revmux.data.splits import COLUMNS, UNLABELLED
-from revmux.errors import RevmuxError
-from revmux.hub import hub_offline_mode, hub_reachable, hub_unreachable_hint
+from revmux.core.errors import RevmuxError
+from revmux.core.hub import hub_offline_mode, hub_reachable, hub_unreachable_hint
 
 HUB_DATASET = "nyu-mll/glue"
 # Our raw split names and the hub's.

@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from revmux.assets import WheelAsset
+from revmux.core.assets import WheelAsset
 from revmux.data.splits import COLUMNS
-from revmux.errors import RevmuxError
+from revmux.core.errors import RevmuxError
 
 CORPUS_FILE = "rotten_tomatoes_corpus_full.csv.bz2"
 ASSET = WheelAsset(

@@ -13,11 +13,11 @@ from typing import Literal
 
 import pandas as pd
 
-from revmux.assets import fetch_wheel_asset
+from revmux.core.assets import fetch_wheel_asset
 from revmux.data import glue, rt_polarity
 from revmux.data.splits import carve_validation
-from revmux.errors import RevmuxError
-from revmux.paths import default_glue_dir, resources_dir
+from revmux.core.errors import RevmuxError
+from revmux.core.layout import default_glue_dir, resources_dir
 
 Source = Literal["local", "hub", "wheel"]
 

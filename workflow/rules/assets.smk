@@ -12,9 +12,9 @@ rule fetch_backbone:
     message:
         "Fetching backbone {wildcards.backbone}"
     conda:
-        "../envs/revmux.yaml"
+        ENVIRONMENT
     shell:
-        "python -m revmux fetch {wildcards.backbone} > {log} 2>&1"
+        "$REVMUX_PYTHON -m revmux fetch {wildcards.backbone} > {log} 2>&1"
 
 
 rule fetch_task:
@@ -27,6 +27,6 @@ rule fetch_task:
     message:
         "Fetching the files of task {wildcards.task} ({params.source})"
     conda:
-        "../envs/revmux.yaml"
+        ENVIRONMENT
     shell:
-        "python -m revmux fetch {wildcards.task} --source {params.source} > {log} 2>&1"
+        "$REVMUX_PYTHON -m revmux fetch {wildcards.task} --source {params.source} > {log} 2>&1"

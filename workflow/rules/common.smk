@@ -1,26 +1,47 @@
 # Configuration checks, the experiment grid, wildcard constraints and every input/param function.
+import os
 import re
+import sys
 
+from snakemake.settings.types import DeploymentMethod
 from snakemake.utils import validate
 
-from revmux import grid as revmux_grid
-from revmux import report_layout
+from revmux.workflow import multiplexing as revmux_grid
+from revmux.core import layout
+from revmux.core.schemas import schema_path
 
 
 revmux_grid.coerce_command_line_values(config)
-validate(config, schema="../schemas/config.schema.yaml")
+validate(config, schema=str(schema_path("config")))
 try:
     revmux_grid.check_config(config)
 except revmux_grid.ConfigError as error:
     raise SystemExit(f"Invalid configuration: {error}")
 
+# Jobs run `$REVMUX_PYTHON -m revmux`: the interpreter that runs Snakemake, so a venv that was not
+# activated cannot make every job fail behind --keep-going; in a conda deployment, the environment's own
+# python. An environment variable, not a param: a param would rerun every job when the venv moves, and
+# jobs (local or on SLURM, where the job's Snakemake reads this file again) inherit it.
+if DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method:
+    os.environ.update(REVMUX_PYTHON="python")
+else:
+    os.environ.update(REVMUX_PYTHON=sys.executable)
+# Every rule runs in this one environment under --software-deployment-method conda.
+ENVIRONMENT = os.path.join(workflow.basedir, "environment.yml")
+
 GRID = revmux_grid.build_grid(config)
-PROFILE_GRID = revmux_grid.build_profile_grid(config)
+SPEED_GRID = revmux_grid.build_speed_grid(config)
 SPLITS = ["train", "validation", "eval"]
 USES_GPU = config["device"].startswith("cuda")
 MAX_LENGTH = config["data"]["max_length"]
+# Every results path comes from revmux.core.layout, shared with the Python code.
+RUN_DIR = layout.pattern(layout.RUN_DIR)
+TEACHER_DIR = layout.pattern(layout.TEACHER_DIR)
+TABLES_DIR = layout.pattern(layout.TABLES_DIR)
+PLOTS_DIR = layout.pattern(layout.PLOTS_DIR)
+SPEED_FILE = layout.pattern(layout.SPEED_FILE)
 # The manifest of each split's layer-P cache; its shards are written beside it (<split>.shards/).
-PREFILL = f"results/{{task}}/{{backbone}}/prefill-cache/p{{p}}-len{MAX_LENGTH}/{{split}}.json"
+PREFILL = f"{layout.pattern(layout.PREFILL_DIR)}/{layout.PREFILL_MANIFEST}".replace("{length}", str(MAX_LENGTH))
 
 
 def alternatives(values):
@@ -29,7 +50,7 @@ def alternatives(values):
 
 wildcard_constraints:
     task=alternatives(config["tasks"]),
-    backbone=alternatives({**config["backbones"], **config["profile"]["shapes"]}),
+    backbone=alternatives({**config["backbones"], **config["speed"]["shapes"]}),
     method=alternatives(config["methods"]),
     n=r"\d+",
     p=r"\d+",
@@ -39,33 +60,33 @@ wildcard_constraints:
     split=alternatives(SPLITS),
 
 
-PLOT_CATEGORIES = report_layout.FIGURES  # figure -> report category
+PLOT_CATEGORIES = layout.FIGURES  # figure -> report category
 
 
 def report_outputs():
     """The tables and figures of the report: what the default target builds last."""
-    return ["results/tables/summary.html"] + expand(
-        "results/plots/{backbone}-{figure}.svg", backbone=config["backbones"], figure=PLOT_CATEGORIES
+    return [f"{TABLES_DIR}/summary.html"] + expand(
+        f"{PLOTS_DIR}/{layout.PLOT_FILE}", backbone=config["backbones"], figure=PLOT_CATEGORIES
     )
 
 
 def metrics_outputs():
     return expand(
-        "results/{task}/{backbone}/{method}-n{n}-p{p}-s{seed}/metrics.json",
+        f"{RUN_DIR}/{layout.METRICS}",
         zip,
         **GRID.to_dict("list"),
     )
 
 
 def final_outputs():
-    return metrics_outputs() + profile_outputs()
+    return metrics_outputs() + speed_outputs()
 
 
-def profile_outputs():
+def speed_outputs():
     return expand(
-        "results/profile/{backbone}/{method}-n{n}-p{p}-b{batch}-len{length}.json",
+        SPEED_FILE,
         zip,
-        **PROFILE_GRID.to_dict("list"),
+        **SPEED_GRID.to_dict("list"),
     )
 
 
@@ -79,8 +100,8 @@ def fetched_assets(wildcards):
 # Everything stage 0 leaves behind; every rule that loads the teacher declares both files, so a new
 # teacher reruns the prefill cache, the training and the evaluation built on it.
 TEACHER_FILES = {
-    "teacher_weights": "results/{task}/{backbone}/stage0-teacher/teacher.safetensors",
-    "teacher_info": "results/{task}/{backbone}/stage0-teacher/teacher.json",
+    "teacher_weights": f"{TEACHER_DIR}/{layout.TEACHER_WEIGHTS}",
+    "teacher_info": f"{TEACHER_DIR}/{layout.TEACHER_INFO}",
 }
 
 
@@ -100,8 +121,8 @@ def training_arguments(wildcards):
     return revmux_grid.training_arguments(config, wildcards.backbone)
 
 
-def profile_arguments(wildcards):
-    return revmux_grid.profile_arguments(config, wildcards.backbone)
+def speed_arguments(wildcards):
+    return revmux_grid.speed_arguments(config, wildcards.backbone)
 
 
 def task_source(wildcards):

@@ -4,41 +4,44 @@
 rule aggregate:
     input:
         metrics=metrics_outputs(),
-        profiles=profile_outputs(),
+        speed=speed_outputs(),
     output:
-        runs="results/tables/runs.csv",
-        profiles="results/tables/profiles.csv",
-        summary="results/tables/summary.csv",
-        markdown="results/tables/summary.md",
-        latex="results/tables/summary.tex",
-        provenance="results/tables/provenance.json",
+        runs=f"{TABLES_DIR}/runs.csv",
+        speed=f"{TABLES_DIR}/speed.csv",
+        summary=f"{TABLES_DIR}/summary.csv",
+        markdown=f"{TABLES_DIR}/summary.md",
+        latex=f"{TABLES_DIR}/summary.tex",
+        provenance=f"{TABLES_DIR}/provenance.json",
         html=report(
-            "results/tables/summary.html",
-            caption="../report/summary.rst",
-            category=report_layout.SUMMARY_CATEGORY,
+            f"{TABLES_DIR}/summary.html",
+            caption="../report/multiplexing/summary.rst",
+            category=layout.SUMMARY_CATEGORY,
             labels={"table": "accuracy, paired change, speed, memory, energy"},
         ),
+    params:
+        tables=lambda wildcards, output: os.path.dirname(output.summary),
     log:
         "logs/aggregate.log",
     message:
-        "Aggregating this grid's metrics.json and profiles into results/tables/"
+        "Aggregating this grid's metrics.json and speed measurements into {params.tables}/"
     localrule: True
     conda:
-        "../envs/revmux.yaml"
+        ENVIRONMENT
     shell:
         # Exactly this grid's files: runs of an earlier configuration in results/ stay out.
-        "python -m revmux aggregate --metrics {input.metrics} --profiles {input.profiles} --out results/tables > {log} 2>&1"
+        "$REVMUX_PYTHON -m revmux aggregate --metrics {input.metrics} --speed {input.speed}"
+        " --out {params.tables} > {log} 2>&1"
 
 
 rule plots:
     input:
-        summary="results/tables/summary.csv",
-        profiles="results/tables/profiles.csv",
+        summary=f"{TABLES_DIR}/summary.csv",
+        speed=f"{TABLES_DIR}/speed.csv",
     output:
         [
             report(
-                f"results/plots/{backbone}-{figure}.svg",
-                caption=f"../report/{figure}.rst",
+                f"{PLOTS_DIR}/{layout.PLOT_FILE.format(backbone=backbone, figure=figure)}",
+                caption=f"../report/multiplexing/{figure}.rst",
                 category=category,
                 subcategory=backbone,
                 labels={"backbone": backbone, "figure": figure},
@@ -48,12 +51,14 @@ rule plots:
         ],
     params:
         backbones=" ".join(f"--backbone {backbone}" for backbone in config["backbones"]),
+        tables=lambda wildcards, input: os.path.dirname(input.summary),
+        plots=lambda wildcards, output: os.path.dirname(output[0]),
     log:
         "logs/plots.log",
     message:
-        "Drawing the accuracy-speed figures into results/plots/"
+        "Drawing the accuracy-speed figures into {params.plots}/"
     localrule: True
     conda:
-        "../envs/revmux.yaml"
+        ENVIRONMENT
     shell:
-        "python -m revmux plots --tables results/tables --out results/plots {params.backbones} > {log} 2>&1"
+        "$REVMUX_PYTHON -m revmux plots --tables {params.tables} --out {params.plots} {params.backbones} > {log} 2>&1"

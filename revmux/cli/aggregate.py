@@ -1,0 +1,64 @@
+"""Read the given metrics.json files (with their predictions) and profile files, check each against its
+schema, and write the tables under <results>/tables/ (or --out):
+
+  runs.csv       one row per (task, backbone, method, N, P, seed) with every metric
+  speed.csv   one row per timing profile
+  summary.csv    per (task, backbone, method, N, P): accuracy mean/sd over seeds and regroupings,
+                 bootstrap 95% interval, paired change against the teacher on the same examples,
+                 agreement with the teacher, measured speedup and ceiling, throughput, peak memory,
+                 energy per sample, at one profile setting (device, dtype, threads, batch, length)
+  summary.md, summary.tex, summary.html   the same for people; the LaTeX in the paper's layout
+
+A broken file stops the command with its path, unless --keep-going (then it is skipped and listed).
+
+The workflow passes exactly its grid's files (--metrics ... --speed ...), so results of another
+configuration in the same folder never mix in. Without them, every file under --results is read (by hand).
+
+examples:
+  python -m revmux aggregate --metrics results/rte/minilm-l6/*/metrics.json --speed results/speed/*/*.json
+  python -m revmux aggregate --results results          # everything found under results/
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from revmux.core.layout import RESULTS
+
+HELP = "collect results into tidy, summary, Markdown, LaTeX and HTML tables"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--metrics", type=Path, nargs="+", default=None, metavar="FILE",
+                        help="the runs' metrics.json files (predictions.csv.gz beside each)")
+    parser.add_argument("--speed", type=Path, nargs="*", default=None, metavar="FILE", help="the speed.json files")
+    parser.add_argument("--results", type=Path, default=Path(RESULTS), metavar="DIR",
+                        help="without --metrics: read every result under DIR (default: results)")
+    parser.add_argument("--out", type=Path, default=None, metavar="DIR", help="(default: <results>/tables)")
+    group = parser.add_argument_group("which profiles give the speed columns (never pooled across devices, dtypes or threads)")
+    group.add_argument("--speed-device", default=None, help="e.g. cpu, cuda (default: the only one profiled)")
+    group.add_argument("--speed-dtype", default=None, help="e.g. float32, bfloat16 (default: the only one profiled)")
+    group.add_argument("--speed-threads", type=int, default=None, help="(default: the only number profiled)")
+    group.add_argument("--speed-batch", type=int, default=None, help="batch size (default: the largest profiled)")
+    group.add_argument("--speed-length", type=int, default=None, help="input length (default: the longest profiled)")
+    parser.add_argument("--resamples", type=int, default=2000, help="bootstrap resamples (default 2000)")
+    parser.add_argument("--keep-going", action="store_true", help="skip broken result files (each is reported) instead of stopping")
+
+
+def run(args: argparse.Namespace) -> int:
+    from revmux.analysis.rendering import write_tables
+    from revmux.analysis.results import discover
+
+    out = args.out or args.results / "tables"
+    if args.metrics is None:
+        metrics, profiles = discover(args.results)
+    else:
+        metrics, profiles = args.metrics, args.speed or []
+    choice = {"device": args.speed_device, "dtype": args.speed_dtype, "threads": args.speed_threads,
+              "batch": args.speed_batch, "length": args.speed_length}
+    written, skipped = write_tables(metrics, profiles, out, choice, args.resamples, args.keep_going)
+    for problem in skipped:
+        print(f"skipped: {problem}")
+    print(f"wrote {', '.join(path.name for path in written)} -> {out}")
+    return 0

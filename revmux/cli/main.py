@@ -1,0 +1,62 @@
+"""`python -m revmux <verb>`: one command line for every step, so each can be run and debugged by hand."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from revmux import __version__
+from revmux.core.errors import RevmuxError
+
+# track -> its verbs; each verb is a module under revmux.cli with HELP, `add_arguments(parser)` and `run(args) -> int`.
+TRACKS = {
+    "assets shared by every track": ["fetch", "backbones", "data"],
+    "multiplexing": ["teacher", "prefill", "train", "evaluate", "speed"],
+    "analysis and report": ["aggregate", "plots"],
+}
+VERBS = [verb for verbs in TRACKS.values() for verb in verbs]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="revmux",
+        description="RevMUX reproducibility harness: data multiplexing with reversible adapters on frozen backbones.",
+    )
+    parser.add_argument("--version", action="version", version=f"revmux {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debugging detail")
+    parser.add_argument("--threads", type=int, default=None, metavar="N",
+                        help="CPU threads for torch (default: torch's choice); fixes results across machines")
+    subparsers = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
+    listing = []
+    for track, verbs in TRACKS.items():
+        listing.append(f"{track}:")
+        for verb in verbs:
+            module = importlib.import_module(f"revmux.cli.{verb}")
+            listing.append(f"  {verb:<11} {module.HELP}")
+            # No `help=`: argparse would list the verbs in one flat group; the epilog lists them by track.
+            sub = subparsers.add_parser(
+                verb, description=module.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+            )
+            module.add_arguments(sub)
+            sub.set_defaults(run=module.run)
+    parser.epilog = "verbs, by track (`revmux VERB --help` for each):\n" + "\n".join(listing)
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s",
+    )
+    if args.threads is not None:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    try:
+        return args.run(args)
+    except RevmuxError as error:
+        print(f"revmux {args.verb}: error: {error}", file=sys.stderr)
+        return 2

@@ -1,0 +1,118 @@
+"""One run's configuration: typed, validated once at the edge, then passed down as plain values."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+
+from revmux.backbones import resolve_backbone
+from revmux.backbones.registry import DTYPE_CHOICES
+from revmux.data import resolve_task
+from revmux.core import layout
+from revmux.core.errors import RevmuxError
+from revmux.multiplexing.methods import check_method
+
+MAPPING_LOSSES = ("released", "positive-cos")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    task: str
+    source: str | None = None  # default: the task's first source (local GLUE files; wheel for rt-polarity)
+    glue_dir: str | None = None
+    resources: str | None = None
+    max_length: int = 64
+    train_size: int | None = None  # seeded subsample of the training split; None = all
+    validation_size: int | None = None
+    eval_size: int | None = None
+
+
+@dataclass(frozen=True)
+class TeacherConfig:
+    data: DataConfig
+    backbone: str
+    mode: str | None = None  # default: the paper's (encoder full fine-tuning, decoder zero-shot, T5 prompt tuning)
+    epochs: int = 3
+    batch_size: int = 32
+    lr: float | None = None  # default per mode
+    prompt_length: int = 20
+    seed: int = 0
+    dtype: str = "auto"  # the frozen backbone's compute dtype for every later stage (revmux.backbones.compute_dtype)
+
+    @property
+    def resolved_mode(self) -> str:
+        return self.mode or resolve_backbone(self.backbone).teacher_modes[0]
+
+
+@dataclass(frozen=True)
+class AdapterConfig:
+    data: DataConfig
+    backbone: str
+    method: str
+    n: int
+    prefill_layers: int
+    seed: int = 0
+    epochs: int = 50  # the paper's values: this class is the one source of defaults (CLI and schema follow)
+    batch_size: int = 32
+    lr: float = 2e-5
+    weight_decay: float = 0.01
+    infonce_weight: float = 0.5
+    mapping_weight: float = 1.0
+    mapping_loss: str = "released"  # see revmux.multiplexing.losses.mapping_loss
+    temperature: float = 0.05
+    reuse_prefill: bool = True  # reuse layer-P and teacher states across epochs, methods, N and seeds
+    eval_regroupings: int = 10
+    eval_batch_size: int = 32
+    eval_seed: int = 0
+
+    @property
+    def run_name(self) -> str:
+        return layout.RUN_NAME.format(method=self.method, n=self.n, p=self.prefill_layers, seed=self.seed)
+
+
+def validate_teacher(config: TeacherConfig) -> None:
+    resolve_task(config.data.task)
+    spec = resolve_backbone(config.backbone)
+    modes = spec.teacher_modes
+    if config.resolved_mode not in modes:
+        raise RevmuxError(f"teacher mode {config.mode!r} does not fit a {spec.family} backbone: use one of {', '.join(modes)}")
+    _positive(config, ["epochs", "batch_size", "prompt_length"])
+    if config.dtype not in DTYPE_CHOICES:
+        raise RevmuxError(f"unknown dtype {config.dtype!r}: use one of {', '.join(DTYPE_CHOICES)}")
+
+
+def validate_adapter(config: AdapterConfig) -> None:
+    resolve_task(config.data.task)
+    spec = resolve_backbone(config.backbone)
+    check_method(config.method, config.n, spec.hidden_size)
+    if not 0 <= config.prefill_layers < spec.num_layers:
+        raise RevmuxError(
+            f"prefill layers P = {config.prefill_layers} is outside [0, {spec.num_layers}) for {spec.name}, "
+            f"which has {spec.num_layers} layers to split: choose P from 0 to {spec.num_layers - 1}"
+        )
+    _positive(config, ["epochs", "batch_size", "eval_regroupings", "eval_batch_size"])
+    if config.mapping_loss not in MAPPING_LOSSES:
+        raise RevmuxError(f"unknown mapping loss {config.mapping_loss!r}: use one of {', '.join(MAPPING_LOSSES)}")
+    if config.lr <= 0:
+        raise RevmuxError(f"learning rate must be positive, got {config.lr}")
+
+
+def _positive(config, fields: list[str]) -> None:
+    for name in fields:
+        if getattr(config, name) < 1:
+            raise RevmuxError(f"{name} must be at least 1, got {getattr(config, name)}")
+
+
+def defaults(cls) -> dict:
+    """The dataclass's defaults by field name: what the command line and the workflow schema default to."""
+    return {f.name: f.default for f in dataclasses.fields(cls) if f.default is not dataclasses.MISSING}
+
+
+def to_dict(config) -> dict:
+    return dataclasses.asdict(config)
+
+
+def run_dir(results: Path, config: AdapterConfig) -> Path:
+    return layout.run_dir(results, config.data.task, config.backbone, config.method, config.n,
+                          config.prefill_layers, config.seed)

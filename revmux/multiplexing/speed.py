@@ -1,0 +1,278 @@
+"""What multiplexing buys in speed, memory and energy: the teacher (no multiplexing) and the
+multiplexed model timed on the same inputs, in the same process, alternating.
+
+Speed does not depend on trained weights, so the multiplexer is freshly initialised and the
+inputs are random token ids filling every position (no padding), which fixes the work per call.
+Backbones may be random-init copies of the paper's shapes; the profile says so.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+import torch
+
+from revmux.backbones.load import DTYPES, load_backbone
+from revmux.backbones.registry import BackboneSpec
+from revmux.backbones.stages import StagedBackbone, TokenBatch, stage_backbone
+from revmux.core.errors import RevmuxError
+from revmux.multiplexing.heads import LinearHead
+from revmux.measure.clock import clock_for
+from revmux.measure.contention import FOREIGN_CPU_TOLERANCE, MAX_DRIFT, assess_contention, drift, foreign_cores, read_cpu, usable_cpus
+from revmux.measure.energy import measure_energy
+from revmux.measure.flops import count_flops
+from revmux.measure.latency import LatencySettings, measure_latency
+from revmux.measure.memory import measure_memory, peak_in_fresh_process
+from revmux.measure.nvml import NvmlGpu, Unavailable, cuda_uuid, foreign_processes, open_gpu
+from revmux.measure.stats import summarize_ratios
+from revmux.measure.system import host_info
+from revmux.measure.validity import assess
+from revmux.multiplexing.model import MultiplexedModel, teacher_answer_states
+from revmux.multiplexing.methods import METHODS, build_multiplexer
+from revmux.core.provenance import git_commit, versions
+
+SCHEMA_VERSION = 3  # 3: the verb and its files renamed from profile to speed
+PATHS = ("teacher", "multiplexed")
+NUM_CLASSES = 2
+
+
+@dataclass(frozen=True)
+class SpeedSettings:
+    backbone: str
+    method: str
+    n: int
+    prefill_layers: int
+    batch_size: int = 32
+    length: int = 64
+    device: str = "cpu"
+    dtype: str = "float32"
+    warmup_runs: int = 10
+    min_iterations: int = 20
+    min_duration_s: float = 10.0
+    memory_runs: int = 5
+    energy_window_s: float = 1.0
+    max_cv: float = 0.10
+    foreign_cpu_tolerance: float = FOREIGN_CPU_TOLERANCE
+    max_drift: float = MAX_DRIFT
+    soft_prompt_length: int = 0  # T5: the prompt-tuned teacher's soft prompt, so the evaluated configuration is timed
+    seed: int = 0
+
+
+def layer_ceiling(num_layers: int, prefill_layers: int, n: int) -> float:
+    """The speedup if only the split stack's layers ran, each costing the same: L / (P + (L - P) / N).
+    Kept for reference: it leaves out what else runs once per sequence (T5's whole decoder)."""
+    return num_layers / (prefill_layers + (num_layers - prefill_layers) / n)
+
+
+def ceiling_from_parts(per_instance: float, per_composite: float, n: int) -> float:
+    """The speedup if multiplexing cost nothing: the work that runs once per instance (a) stays, the work
+    that runs once per sequence of the shared part (b) is divided by N: (a + b) / (a + b / N)."""
+    return (per_instance + per_composite) / (per_instance + per_composite / n)
+
+
+def ceiling_parts(backbone: StagedBackbone, head: torch.nn.Module, batch: TokenBatch, prefill_layers: int) -> dict:
+    """FLOPs per sample of the teacher's parts, counted with the same counter for every family: per instance
+    the embeddings, layers [0, P) and the head; per composite layers [P, L) and what turns their output into
+    answer states (the final norm; T5's decoder, whose cross-attention reads every encoder token)."""
+    with torch.inference_mode():
+        hidden, mask = backbone.embed(batch)
+        prefilled = backbone.run_layers(hidden, mask, 0, prefill_layers)
+        shared = backbone.run_layers(prefilled, mask, prefill_layers, backbone.num_layers)
+        answers = backbone.answer_states(shared, mask, batch.answer_positions.unsqueeze(1))[:, 0]
+
+        def instance_part():
+            embedded, _ = backbone.embed(batch)
+            backbone.run_layers(embedded, mask, 0, prefill_layers)
+            head(answers)
+
+        def composite_part():
+            out = backbone.run_layers(prefilled, mask, prefill_layers, backbone.num_layers)
+            backbone.answer_states(out, mask, batch.answer_positions.unsqueeze(1))
+
+        size = len(batch.input_ids)
+        return {"per_instance_flops": count_flops(instance_part) / size,
+                "per_composite_flops": count_flops(composite_part) / size}
+
+
+def check_settings(settings: SpeedSettings, spec: BackboneSpec) -> None:
+    if settings.dtype not in DTYPES:
+        raise RevmuxError(f"unknown dtype {settings.dtype!r}: use one of {', '.join(DTYPES)}")
+    if not METHODS.traits(settings.method)["multiplexes"]:
+        raise RevmuxError("profile compares a multiplexing method with the teacher: pick adapter, ora, revmux or hadamard")
+    if not 0 <= settings.prefill_layers < spec.num_layers:
+        raise RevmuxError(
+            f"prefill layers must be in [0, {spec.num_layers}) for {spec.name} ({spec.num_layers} layers), "
+            f"got {settings.prefill_layers}"
+        )
+    if settings.batch_size % settings.n:
+        raise RevmuxError(f"batch size {settings.batch_size} is not a multiple of N = {settings.n}: "
+                          "choose one that is, so every composite is full")
+    if settings.batch_size < 1 or settings.length < 2:
+        raise RevmuxError("batch size must be >= 1 and length >= 2")
+    if settings.soft_prompt_length < 0:
+        raise RevmuxError(f"soft prompt length must be >= 0, got {settings.soft_prompt_length}")
+    if settings.soft_prompt_length and not spec.takes_soft_prompt:
+        raise RevmuxError(
+            f"--soft-prompt-length applies to encoder-decoder (T5) backbones, whose teacher is prompt-tuned; "
+            f"{spec.name} is {spec.family}: leave it at 0"
+        )
+
+
+def random_batch(backbone: StagedBackbone, batch_size: int, length: int, seed: int) -> TokenBatch:
+    """Uniform random token ids with every position real, so each call does the same work."""
+    generator = torch.Generator().manual_seed(seed)
+    ids = torch.randint(0, backbone.model.config.vocab_size, (batch_size, length), generator=generator)
+    mask = torch.ones(batch_size, length, dtype=torch.long)
+    return backbone.token_batch(ids, mask)
+
+
+def build_workloads(settings: SpeedSettings, spec: BackboneSpec, resources=None):
+    """The loaded backbone, head, batch and the two timed callables (teacher, multiplexed)."""
+    device = torch.device(settings.device)
+    dtype = DTYPES[settings.dtype]
+    # Random token ids are timed: no tokenizer, so a random-init shape runs with nothing fetched.
+    backbone = stage_backbone(load_backbone(spec, resources, dtype, device, with_tokenizer=False))
+    torch.manual_seed(settings.seed)
+    if settings.soft_prompt_length:
+        # A random prompt of the tuned prompt's shape: speed does not depend on its values.
+        prompt = torch.randn(settings.soft_prompt_length, backbone.hidden_size) * 0.5
+        backbone.set_soft_prompt(prompt.to(device=device, dtype=dtype))
+    head = LinearHead(backbone.hidden_size, NUM_CLASSES)
+    multiplexer = build_multiplexer(settings.method, backbone.hidden_size, settings.n)
+    model = MultiplexedModel(backbone, head, multiplexer, settings.prefill_layers).to(device=device, dtype=dtype).eval()
+    batch = random_batch(backbone, settings.batch_size, settings.length, settings.seed)
+
+    @torch.inference_mode()
+    def teacher():
+        return head(teacher_answer_states(backbone, batch))
+
+    @torch.inference_mode()
+    def multiplexed():
+        return model(batch).logits
+
+    return backbone, head, batch, {"teacher": teacher, "multiplexed": multiplexed}
+
+
+def path_workload(settings: SpeedSettings, spec: BackboneSpec, resources, path: str):
+    """One path's callable on a freshly loaded model (what a fresh memory process builds)."""
+    *_, workloads = build_workloads(settings, spec, resources)
+    return workloads[path]
+
+
+def path_peaks(memory: dict, settings: SpeedSettings, spec: BackboneSpec, resources, device: torch.device) -> None:
+    """Adds the comparable peak of each path (`peak_bytes`, `peak_source`) to its memory record."""
+    for path, record in memory.items():
+        if device.type == "cuda":
+            record["peak_bytes"] = record["torch_max_allocated"] - record["torch_allocated_before"]
+            record["peak_source"] = "torch max allocated over what was allocated before the path ran"
+            continue
+        build = functools.partial(path_workload, settings, spec, resources, path)
+        measured = peak_in_fresh_process(build, settings.memory_runs, torch.get_num_threads())
+        record["peak_bytes"] = measured["peak_bytes"]
+        if measured["peak_bytes"] is None:
+            record["peak_source"] = None
+            record["unavailable"]["peak_bytes"] = f"the {path} memory process: {measured['reason']}"
+        else:
+            record["peak_source"] = f"host RSS peak over the loaded model, own fresh process ({measured['source']})"
+
+
+def profile(settings: SpeedSettings, spec: BackboneSpec, resources=None, progress: bool = False) -> dict:
+    check_settings(settings, spec)
+    device = torch.device(settings.device)
+    gpu = open_gpu(cuda_uuid(device))
+    clock = clock_for(device)
+    nvml_baseline = gpu.memory()["used"] if isinstance(gpu, NvmlGpu) else None
+
+    load_started = time.perf_counter()
+    backbone, head, batch, workloads = build_workloads(settings, spec, resources)
+    clock.sync()
+    load_s = time.perf_counter() - load_started
+
+    telemetry = [gpu.telemetry()] if isinstance(gpu, NvmlGpu) else []
+    # Timed first, so that `first_call_s` is the first call of each path; FLOPs are counted afterwards.
+    latency_settings = LatencySettings(settings.warmup_runs, settings.min_iterations, settings.min_duration_s)
+    cpu_before = read_cpu()
+    latency = measure_latency(workloads, settings.batch_size, clock, latency_settings, progress)
+    cpu_after = read_cpu()
+    flops = {name: count_flops(fn) / settings.batch_size for name, fn in workloads.items()}
+    parts = ceiling_parts(backbone, head, batch, settings.prefill_layers)
+    memory = {
+        name: measure_memory(fn, settings.memory_runs, device, gpu, clock.sync) for name, fn in workloads.items()
+    }
+    path_peaks(memory, settings, spec, resources, device)
+    energy = {
+        name: measure_energy(fn, settings.batch_size, gpu, clock.sync, settings.energy_window_s)
+        for name, fn in workloads.items()
+    }
+    if isinstance(gpu, NvmlGpu):
+        telemetry.append(gpu.telemetry())
+    foreign = foreign_processes(gpu) if isinstance(gpu, NvmlGpu) else None
+
+    threads = torch.get_num_threads()
+    contention, contention_reasons = assess_contention(
+        foreign_cores(cpu_before, cpu_after), threads, usable_cpus(), drift(latency["teacher"]["values"]),
+        settings.foreign_cpu_tolerance, settings.max_drift,
+    )
+    validity = assess(latency, energy, foreign, telemetry, settings.max_cv)
+    validity["reasons"] += contention_reasons
+    validity["valid"] = not validity["reasons"]
+
+    ceiling = ceiling_from_parts(parts["per_instance_flops"], parts["per_composite_flops"], settings.n)
+    measured = latency["teacher"]["mean"] / latency["multiplexed"]["mean"]
+    per_round = [t / m for t, m in zip(latency["teacher"]["values"], latency["multiplexed"]["values"])]
+    total_length = settings.length + settings.soft_prompt_length
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "kind": "revmux-speed",
+        "settings": {**dataclasses.asdict(settings), "threads": threads},
+        "backbone": {
+            "name": spec.name, "family": spec.family, "num_layers": backbone.num_layers,
+            "hidden_size": backbone.hidden_size, "random_init": spec.random_init, "provenance": spec.provenance,
+            "parameters": sum(p.numel() for p in backbone.parameters()),
+        },
+        "inputs": (f"random token ids, {settings.batch_size} x {settings.length}, every position real (seed {settings.seed})"
+                   + (f", after a soft prompt of {settings.soft_prompt_length} (encoder length {total_length})"
+                      if settings.soft_prompt_length else "")),
+        "weights": "multiplexer and head freshly initialised (speed does not depend on trained weights)",
+        "speedup": {
+            "measured": measured,
+            "ceiling": ceiling,
+            "ceiling_formula": "(a + b) / (a + b / N); a, b = FLOPs per sample run once per instance, once per composite",
+            "ceiling_parts": parts,
+            "layer_ceiling": layer_ceiling(backbone.num_layers, settings.prefill_layers, settings.n),
+            "fraction_of_ceiling": measured / ceiling,
+            "per_round": summarize_ratios(per_round),
+        },
+        "flops_per_sample": {**flops, "ratio": flops["teacher"] / flops["multiplexed"],
+                             "counter": "torch.utils.flop_counter (matrix products and attention)"},
+        "latency": latency,
+        "memory": {"nvml_used_before_load": nvml_baseline, "paths": memory},
+        "energy": energy,
+        "environment": {
+            "host": host_info(),
+            "gpu": gpu.identity() if isinstance(gpu, NvmlGpu) else None,
+            "gpu_unavailable": gpu.reason if isinstance(gpu, Unavailable) else None,
+            "versions": versions(),
+            "git_commit": git_commit(),
+        },
+        "telemetry": telemetry,
+        "foreign_gpu_processes": foreign if not isinstance(foreign, Unavailable) else None,
+        "contention": contention,
+        "validity": validity,
+        "timings": {"load_model_s": load_s, "finished_utc": datetime.now(timezone.utc).isoformat(timespec="seconds")},
+    }
+
+
+def summary_line(result: dict) -> str:
+    speedup, latency = result["speedup"], result["latency"]
+    validity = "valid" if result["validity"]["valid"] else "INVALID: " + "; ".join(result["validity"]["reasons"])
+    return (
+        f"speedup {speedup['measured']:.3f}x (ceiling {speedup['ceiling']:.3f}x, "
+        f"{speedup['fraction_of_ceiling']:.1%} of it); teacher {latency['teacher']['samples_per_s']:.1f} samples/s "
+        f"(cv {latency['teacher']['cv']:.1%}), multiplexed {latency['multiplexed']['samples_per_s']:.1f} samples/s "
+        f"(cv {latency['multiplexed']['cv']:.1%}); {validity}"
+    )

@@ -1,0 +1,216 @@
+"""The experiment grid of a workflow configuration, and the checks that refuse a bad one.
+
+Snakemake validates the configuration's shape against the package's schemas/config.schema.yaml; the
+checks here are the semantic ones (names exist, N fits the hidden size, P fits the layers, GLUE
+files are where the configuration says), each reported with the configuration key to change.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from pathlib import Path
+
+import pandas as pd
+
+from revmux.backbones import resolve_backbone
+from revmux.data import resolve_task
+from revmux.data.glue import GLUE_LAYOUTS, require_glue_file
+from revmux.core.errors import RevmuxError
+from revmux.multiplexing.methods import METHODS, check_method
+from revmux.core.layout import default_glue_dir
+
+GRID_COLUMNS = ["task", "backbone", "method", "n", "p", "seed"]
+PROFILE_COLUMNS = ["backbone", "method", "n", "p", "batch", "length"]
+
+
+class ConfigError(RevmuxError):
+    """A workflow configuration that cannot run; the message starts with the key to change."""
+
+
+_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*([eE][+-]?\d+)?|\.\d+([eE][+-]?\d+)?)$")
+_SCALARS = {"true": True, "false": False, "null": None, "~": None}
+
+
+def coerce_command_line_values(config):
+    """Turn the strings Snakemake makes of nested `--config` values back into numbers, booleans, null.
+
+    Snakemake parses `--config key='{...}'` and lists with YAML's BaseLoader, which keeps every scalar
+    a string; the schema would then refuse `seeds=[0,1]`. Only unambiguous spellings are converted.
+    """
+    if isinstance(config, dict):
+        for key, value in config.items():
+            config[key] = coerce_command_line_values(value)
+        return config
+    if isinstance(config, list):
+        return [coerce_command_line_values(value) for value in config]
+    if isinstance(config, str):
+        if config.lower() in _SCALARS:
+            return _SCALARS[config.lower()]
+        if _NUMBER.match(config):
+            number = float(config)
+            return int(config) if re.fullmatch(r"[+-]?\d+", config) else number
+    return config
+
+
+def _fail(key: str, error: Exception | str) -> None:
+    raise ConfigError(f"config key {key}: {error}")
+
+
+def glue_dir(config: dict) -> Path:
+    return Path(config["data"]["glue_dir"]) if config["data"].get("glue_dir") else default_glue_dir()
+
+
+def task_source(config: dict, task: str) -> str:
+    spec = resolve_task(task)
+    source = config["data"].get("source")
+    return source if source in spec.sources else spec.sources[0]
+
+
+def check_config(config: dict) -> None:
+    """Raise ConfigError naming the first bad key; for a runnable configuration, replaces method aliases
+    (`teacher`) by the registered names, so that results paths and files use one name per method."""
+    for task in config["tasks"]:
+        try:
+            resolve_task(task)
+        except RevmuxError as error:
+            _fail("tasks", error)
+        if task in GLUE_LAYOUTS and task_source(config, task) == "local":
+            for split in ("train", "dev"):
+                try:
+                    require_glue_file(glue_dir(config), task, split)
+                except RevmuxError as error:
+                    _fail("data.glue_dir", f"{error} (or set data.source: hub)")
+    for method in config["methods"]:
+        try:
+            METHODS.canonical(method)
+        except RevmuxError as error:
+            _fail("methods", error)
+    config["methods"] = list(dict.fromkeys(METHODS.canonical(method) for method in config["methods"]))
+    for name, settings in config["backbones"].items():
+        _check_backbone(config, "backbones", name, settings)
+    for name, settings in config["speed"]["shapes"].items():
+        _check_backbone(config, "speed.shapes", name, settings)
+    if profiled_methods(config):
+        for batch, n in itertools.product(config["speed"]["batch_sizes"], config["compose_sizes"]):
+            if batch % n:
+                _fail("speed.batch_sizes", f"batch size {batch} is not a multiple of N = {n}: "
+                                             "every composite of a timed batch must be full")
+
+
+def _check_backbone(config: dict, key: str, name: str, settings: dict) -> None:
+    try:
+        spec = resolve_backbone(name)
+    except RevmuxError as error:
+        _fail(key, error)
+    for p in settings["prefill_layers"]:
+        if not 0 <= p < spec.num_layers:
+            _fail(f"{key}.{name}.prefill_layers",
+                  f"P = {p} is outside [0, {spec.num_layers}) for {name}: choose P from 0 to {spec.num_layers - 1}")
+    for method in config["methods"]:
+        if METHODS.traits(method)["multiplexes"]:
+            for n in config["compose_sizes"]:
+                try:
+                    check_method(method, n, spec.hidden_size)
+                except RevmuxError as error:
+                    _fail("compose_sizes", f"{error} (backbone {name})")
+
+
+def build_grid(config: dict) -> pd.DataFrame:
+    """One row per (task, backbone, method, N, P, seed). The teacher runs once per P (N = 1, first seed)."""
+    rows = []
+    for task, (backbone, settings) in itertools.product(config["tasks"], config["backbones"].items()):
+        for p, method in itertools.product(settings["prefill_layers"], config["methods"]):
+            if METHODS.traits(method)["multiplexes"]:
+                rows += [(task, backbone, method, n, p, seed) for n in config["compose_sizes"] for seed in config["seeds"]]
+            else:
+                rows.append((task, backbone, method, 1, p, config["seeds"][0]))
+    return pd.DataFrame(rows, columns=GRID_COLUMNS)
+
+
+def profiled_methods(config: dict) -> list[str]:
+    """The methods `revmux speed` times against the teacher: every multiplexing one, if profiling is on."""
+    if not config["speed"]["enabled"]:
+        return []
+    return [method for method in config["methods"] if METHODS.traits(method)["multiplexes"]]
+
+
+def build_speed_grid(config: dict) -> pd.DataFrame:
+    """One row per timed (backbone, method, N, P, batch size, length): trained backbones and timing-only shapes."""
+    profile = config["speed"]
+    backbones = {**config["backbones"], **profile["shapes"]}
+    rows = [
+        (backbone, method, n, p, batch, length)
+        for backbone, settings in backbones.items()
+        for p, method, n, batch, length in itertools.product(
+            settings["prefill_layers"], profiled_methods(config), config["compose_sizes"],
+            profile["batch_sizes"], profile["lengths"],
+        )
+    ]
+    return pd.DataFrame(rows, columns=PROFILE_COLUMNS)
+
+
+def soft_prompt_length(config: dict, backbone: str) -> int:
+    """Tokens of soft prompt the backbone's teacher is evaluated with (T5 prompt tuning), else 0."""
+    teacher = teacher_settings(config, backbone)
+    mode = teacher.get("mode") or resolve_backbone(backbone).teacher_modes[0]
+    return int(teacher["prompt_length"]) if mode == "prompt" else 0
+
+
+def speed_arguments(config: dict, backbone: str) -> str:
+    """The `revmux speed` flags for the profile block; T5 is timed with its teacher's soft prompt."""
+    profile = config["speed"]
+    return " ".join([
+        f"--soft-prompt-length {soft_prompt_length(config, backbone)}",
+        f"--device {config['device']}", f"--dtype {profile['dtype']}", f"--warmup-runs {profile['warmup_runs']}",
+        f"--min-iterations {profile['min_iterations']}", f"--min-duration {profile['min_duration_s']}",
+        f"--memory-runs {profile['memory_runs']}", f"--energy-window {profile['energy_window_s']}",
+        f"--max-cv {profile['max_cv']}",
+    ])
+
+
+def training_settings(config: dict, backbone: str) -> dict:
+    """The training block with the backbone's own overrides applied."""
+    return {**config["training"], **config["backbones"][backbone].get("training", {})}
+
+
+def data_arguments(config: dict, task: str) -> str:
+    """The `revmux` command-line flags for the data block, for one task."""
+    data = config["data"]
+    flags = [f"--source {task_source(config, task)}", f"--glue-dir {glue_dir(config)}", f"--max-length {data['max_length']}"]
+    for key in ("train_size", "validation_size", "eval_size"):
+        if data.get(key) is not None:
+            flags.append(f"--{key.replace('_', '-')} {data[key]}")
+    flags.append(f"--device {config['device']}")
+    return " ".join(flags)
+
+
+def training_arguments(config: dict, backbone: str) -> str:
+    """The `revmux train/evaluate` flags for the training and evaluation blocks, for one backbone."""
+    training = training_settings(config, backbone)
+    evaluation = config["evaluation"]
+    flags = [
+        f"--epochs {training['epochs']}", f"--batch-size {training['batch_size']}", f"--lr {training['lr']}",
+        f"--weight-decay {training['weight_decay']}", f"--infonce-weight {training['infonce_weight']}",
+        f"--mapping-weight {training['mapping_weight']}", f"--mapping-loss {training['mapping_loss']}",
+        f"--eval-regroupings {evaluation['regroupings']}", f"--eval-batch-size {evaluation['batch_size']}",
+    ]
+    if not training["reuse_prefill"]:
+        flags.append("--no-reuse-prefill")
+    return " ".join(flags)
+
+
+def teacher_settings(config: dict, backbone: str) -> dict:
+    """The teacher block with the backbone's own overrides applied (timing-only shapes have none)."""
+    return {**config["teacher"], **config["backbones"].get(backbone, {}).get("teacher", {})}
+
+
+def teacher_arguments(config: dict, backbone: str) -> str:
+    teacher = teacher_settings(config, backbone)
+    flags = [f"--epochs {teacher['epochs']}", f"--batch-size {teacher['batch_size']}",
+             f"--prompt-length {teacher['prompt_length']}", f"--dtype {config['dtype']}"]
+    if teacher.get("mode"):
+        flags.append(f"--mode {teacher['mode']}")
+    if teacher.get("lr") is not None:
+        flags.append(f"--lr {teacher['lr']}")
+    return " ".join(flags)

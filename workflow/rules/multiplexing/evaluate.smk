@@ -1,0 +1,29 @@
+rule evaluate:
+    input:
+        fetched_assets,
+        **TEACHER_FILES,
+        adapter=f"{RUN_DIR}/{layout.ADAPTER}",
+        history=f"{RUN_DIR}/{layout.HISTORY}",
+        dev_selected=f"{RUN_DIR}/{layout.DEV_SELECTED_ADAPTER}",
+        prefill=prefill_files,
+    output:
+        metrics=f"{RUN_DIR}/{layout.METRICS}",
+        predictions=f"{RUN_DIR}/{layout.PREDICTIONS}",
+    params:
+        data=data_arguments,
+        training=training_arguments,
+    log:
+        "logs/{task}/{backbone}/{method}-n{n}-p{p}-s{seed}/evaluate.log",
+    message:
+        "Evaluating {wildcards.method} N={wildcards.n} P={wildcards.p} seed {wildcards.seed} on {wildcards.task}, {wildcards.backbone}"
+    threads: config["threads"]
+    resources:
+        mem_mb=config["resources"]["mem_mb"],
+        runtime=config["resources"]["runtime"],
+        gpu=1 if USES_GPU else 0,
+    conda:
+        ENVIRONMENT
+    shell:
+        "$REVMUX_PYTHON -m revmux --threads {threads} evaluate --task {wildcards.task} --backbone {wildcards.backbone}"
+        " --method {wildcards.method} --n {wildcards.n} -p {wildcards.p} --seed {wildcards.seed}"
+        " {params.data} {params.training} > {log} 2>&1"

@@ -1,0 +1,25 @@
+rule teacher:
+    input:
+        fetched_assets,
+    output:
+        weights=TEACHER_FILES["teacher_weights"],
+        info=TEACHER_FILES["teacher_info"],
+    params:
+        data=data_arguments,
+        teacher=teacher_arguments,
+    log:
+        "logs/{task}/{backbone}/teacher.log",
+    benchmark:
+        "logs/benchmarks/{task}/{backbone}/teacher.tsv"
+    message:
+        "Stage 0: teacher for {wildcards.task} on {wildcards.backbone}"
+    threads: config["threads"]
+    resources:
+        mem_mb=config["resources"]["mem_mb"],
+        runtime=config["resources"]["runtime"],
+        gpu=1 if USES_GPU else 0,
+    conda:
+        ENVIRONMENT
+    shell:
+        "$REVMUX_PYTHON -m revmux --threads {threads} teacher --task {wildcards.task} --backbone {wildcards.backbone}"
+        " {params.data} {params.teacher} > {log} 2>&1"
