@@ -44,3 +44,10 @@ def test_errors_are_one_line_with_exit_code_2():
     assert result.returncode == 2
     assert result.stderr.startswith("revmux fetch: error: unknown asset(s) ['no-such-model']")
     assert "Traceback" not in result.stderr
+
+
+def test_help_needs_no_torch():
+    # `revmux --help` and every verb's parser answer in a second, not after torch's multi-second import.
+    code = "import sys; sys.modules['torch'] = None; from revmux.cli.main import build_parser; build_parser()"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr

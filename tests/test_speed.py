@@ -13,7 +13,8 @@ from revmux.backbones.load import load_backbone
 from revmux.backbones.stages import stage_backbone
 from revmux.multiplexing.heads import LinearHead
 from revmux.measure import contention
-from revmux.multiplexing.speed import SpeedSettings, ceiling_from_parts, ceiling_parts, layer_ceiling, profile, random_batch
+from revmux.multiplexing.config import SpeedSettings
+from revmux.multiplexing.speed import ceiling_from_parts, ceiling_parts, layer_ceiling, profile, random_batch
 from revmux.core.schemas import check_result, load_result
 
 QUICK = dict(warmup_runs=1, min_iterations=3, min_duration_s=0.0, memory_runs=1, energy_window_s=0.01)

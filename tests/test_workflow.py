@@ -120,7 +120,7 @@ def test_schema_command_line_and_dataclasses_share_their_defaults():
 
     from revmux.cli import common, teacher
     from revmux.multiplexing.config import AdapterConfig, DataConfig, TeacherConfig, defaults
-    from revmux.multiplexing.speed import SpeedSettings
+    from revmux.multiplexing.config import SpeedSettings
 
     schema = yaml.safe_load(schema_path("config").read_text())["properties"]
     blocks = {

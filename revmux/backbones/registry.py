@@ -15,7 +15,7 @@ from typing import Literal, Union
 
 from revmux.core.assets import WheelAsset
 from revmux.core.errors import RevmuxError
-from revmux.core.layout import shared_dir
+from revmux.core.layout import resources_dir, shared_dir
 
 Family = Literal["encoder", "decoder", "encoder-decoder"]
 FAMILIES: tuple[str, ...] = ("encoder", "decoder", "encoder-decoder")
@@ -248,3 +248,8 @@ def resolve_backbone(name_or_path: str) -> BackboneSpec:
         f"unknown backbone {name_or_path!r}: use one of {', '.join(known_backbones())}, "
         "or the path of a local directory holding a Hugging Face model"
     )
+
+
+def cached_model_dir(spec: BackboneSpec, resources: Path | None = None) -> Path:
+    """Where a fetched backbone's files are unpacked in the asset cache."""
+    return Path(resources or resources_dir()) / "models" / spec.name

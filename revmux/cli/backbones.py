@@ -9,12 +9,8 @@ from __future__ import annotations
 
 import argparse
 
-import torch
-
-from revmux.backbones.load import load_backbone
 from revmux.backbones import known_backbones, resolve_backbone
-from revmux.backbones.load import cached_model_dir
-from revmux.backbones.stages import stage_backbone
+from revmux.backbones.registry import cached_model_dir
 from revmux.cli.common import add_resources_argument
 
 HELP = "list registered backbones, or load one and check it with --check"
@@ -26,6 +22,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _check(name: str, resources) -> None:
+    import torch
+
+    from revmux.backbones.load import load_backbone
+    from revmux.backbones.stages import stage_backbone
+
     backbone = load_backbone(resolve_backbone(name), resources)
     spec, model = backbone.spec, backbone.model
     tokens = backbone.tokenizer("The capital of France is", return_tensors="pt") if backbone.tokenizer else None

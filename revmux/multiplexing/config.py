@@ -10,6 +10,7 @@ from revmux.backbones import resolve_backbone
 from revmux.backbones.registry import DTYPE_CHOICES
 from revmux.data import resolve_task
 from revmux.core import layout
+from revmux.measure.contention import FOREIGN_CPU_TOLERANCE, MAX_DRIFT
 from revmux.core.errors import RevmuxError
 from revmux.multiplexing.methods import check_method
 
@@ -108,6 +109,30 @@ def defaults(cls) -> dict:
     """The dataclass's defaults by field name: what the command line and the workflow schema default to."""
     return {f.name: f.default for f in dataclasses.fields(cls) if f.default is not dataclasses.MISSING}
 
+
+
+@dataclass(frozen=True)
+class SpeedSettings:
+    """One timing of a multiplexing method against the teacher (`revmux speed`)."""
+
+    backbone: str
+    method: str
+    n: int
+    prefill_layers: int
+    batch_size: int = 32
+    length: int = 64
+    device: str = "cpu"
+    dtype: str = "float32"
+    warmup_runs: int = 10
+    min_iterations: int = 20
+    min_duration_s: float = 10.0
+    memory_runs: int = 5
+    energy_window_s: float = 1.0
+    max_cv: float = 0.10
+    foreign_cpu_tolerance: float = FOREIGN_CPU_TOLERANCE
+    max_drift: float = MAX_DRIFT
+    soft_prompt_length: int = 0  # T5: the prompt-tuned teacher's soft prompt, so the evaluated configuration is timed
+    seed: int = 0
 
 def to_dict(config) -> dict:
     return dataclasses.asdict(config)

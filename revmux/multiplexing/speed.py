@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import time
-from dataclasses import dataclass
 from datetime import datetime, timezone
 
 import torch
@@ -22,7 +21,7 @@ from revmux.backbones.stages import StagedBackbone, TokenBatch, stage_backbone
 from revmux.core.errors import RevmuxError
 from revmux.multiplexing.heads import LinearHead
 from revmux.measure.clock import clock_for
-from revmux.measure.contention import FOREIGN_CPU_TOLERANCE, MAX_DRIFT, assess_contention, drift, foreign_cores, read_cpu, usable_cpus
+from revmux.measure.contention import assess_contention, drift, foreign_cores, read_cpu, usable_cpus
 from revmux.measure.energy import measure_energy
 from revmux.measure.flops import count_flops
 from revmux.measure.latency import LatencySettings, measure_latency
@@ -32,34 +31,13 @@ from revmux.measure.stats import summarize_ratios
 from revmux.measure.system import host_info
 from revmux.measure.validity import assess
 from revmux.multiplexing.model import MultiplexedModel, teacher_answer_states
+from revmux.multiplexing.config import SpeedSettings
 from revmux.multiplexing.methods import METHODS, build_multiplexer
 from revmux.core.provenance import git_commit, versions
 
 SCHEMA_VERSION = 3  # 3: the verb and its files renamed from profile to speed
 PATHS = ("teacher", "multiplexed")
 NUM_CLASSES = 2
-
-
-@dataclass(frozen=True)
-class SpeedSettings:
-    backbone: str
-    method: str
-    n: int
-    prefill_layers: int
-    batch_size: int = 32
-    length: int = 64
-    device: str = "cpu"
-    dtype: str = "float32"
-    warmup_runs: int = 10
-    min_iterations: int = 20
-    min_duration_s: float = 10.0
-    memory_runs: int = 5
-    energy_window_s: float = 1.0
-    max_cv: float = 0.10
-    foreign_cpu_tolerance: float = FOREIGN_CPU_TOLERANCE
-    max_drift: float = MAX_DRIFT
-    soft_prompt_length: int = 0  # T5: the prompt-tuned teacher's soft prompt, so the evaluated configuration is timed
-    seed: int = 0
 
 
 def layer_ceiling(num_layers: int, prefill_layers: int, n: int) -> float:
