@@ -200,3 +200,27 @@ def test_decoder_and_encoder_decoder_families_run_end_to_end(tmp_path, resources
     metrics = evaluate_run(config, tmp_path / "run", tmp_path / "teacher", tmp_path / "cache")
     assert 0.0 <= metrics["accuracy"]["mean"] <= 1.0
     assert metrics["random_init"] == (backbone == "t5-tiny-random")
+
+
+def test_the_paper_style_figure_is_evaluated_again_only_when_its_weights_differ(minilm_teacher, tmp_path, monkeypatch):
+    import revmux.multiplexing.scoring as scoring
+    from revmux.multiplexing.train import DEV_SELECTED_ADAPTER_FILE
+
+    directory, data, _ = minilm_teacher
+    calls = []
+    real_evaluate = scoring.evaluate
+    monkeypatch.setattr(scoring, "evaluate", lambda *args, **kwargs: calls.append(1) or real_evaluate(*args, **kwargs))
+    config = adapter_config(data, epochs=2, eval_regroupings=3)
+    train_adapter(config, tmp_path / "run", directory, tmp_path / "cache")
+    weights = {k: v.clone() for k, v in torch.load(tmp_path / "run" / ADAPTER_FILE, weights_only=True).items()}
+    torch.save(weights, tmp_path / "run" / DEV_SELECTED_ADAPTER_FILE)  # both selections kept the same weights
+    same = evaluate_run(config, tmp_path / "run", directory, tmp_path / "cache")
+    assert len(calls) == 1  # the same weights give the same 3 regroupings: evaluated once
+    assert same["paper_style_dev_selected"]["per_regrouping"] == same["accuracy"]["per_regrouping"]
+
+    first = next(iter(weights))
+    weights[first] = weights[first] + 0.5  # different weights: evaluated on their own
+    torch.save(weights, tmp_path / "run" / DEV_SELECTED_ADAPTER_FILE)
+    calls.clear()
+    evaluate_run(config, tmp_path / "run", directory, tmp_path / "cache")
+    assert len(calls) == 2

@@ -43,11 +43,17 @@ def evaluate_run(config: AdapterConfig, out_dir: Path, teacher_directory: Path, 
         raise RevmuxError(f"{out_dir} was trained before the held-out-selected adapter was kept: rerun `revmux train` "
                           "(delete its history.json and checkpoint.pt)")
     # The paper-style figure: the epoch with the best held-out accuracy, re-evaluated over every regrouping.
-    model.multiplexer.load_state_dict(torch.load(dev_selected_path, weights_only=True, map_location=device))
-    dev_selected, _ = evaluate(
-        model, features["eval"], splits["eval"]["idx"].to_numpy(),
-        config.eval_regroupings, config.eval_batch_size, config.eval_seed,
-    )
+    # Where both selections kept the same weights (often: the same epoch), that evaluation is the one above.
+    selected = model.multiplexer.state_dict()
+    dev_weights = torch.load(dev_selected_path, weights_only=True, map_location=device)
+    if dev_weights.keys() == selected.keys() and all(torch.equal(dev_weights[k], selected[k]) for k in selected):
+        dev_selected = summary
+    else:
+        model.multiplexer.load_state_dict(dev_weights)
+        dev_selected, _ = evaluate(
+            model, features["eval"], splits["eval"]["idx"].to_numpy(),
+            config.eval_regroupings, config.eval_batch_size, config.eval_seed,
+        )
     metrics = {
         "config": to_dict(config),
         "backbone_provenance": model.backbone.spec.provenance,
