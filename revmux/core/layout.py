@@ -5,6 +5,7 @@ workflow's rules and the Python code expand the same strings; `{results}` is the
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -60,7 +61,6 @@ DEV_SELECTED_ADAPTER = "adapter-dev-selected.pt"
 HISTORY = "history.json"
 METRICS = "metrics.json"
 PREDICTIONS = "predictions.csv.gz"
-TABLES = ("runs.csv", "speed.csv", "summary.csv", "summary.md", "summary.tex", "summary.html", "provenance.json")
 
 
 def pattern(template: str, results: str | Path = RESULTS) -> str:
@@ -68,10 +68,8 @@ def pattern(template: str, results: str | Path = RESULTS) -> str:
     return template.replace("{results}", str(results))
 
 
-def glob_of(template: str, results: str | Path = RESULTS) -> str:
+def glob_of(template: str) -> str:
     """A template as a glob under the results folder (every wildcard a `*`), for finding results by hand."""
-    import re
-
     return re.sub(r"{[a-z_]+}", "*", template.replace("{results}/", ""))
 
 
