@@ -27,6 +27,7 @@ include: "workflow/rules/multiplexing/train.smk"
 include: "workflow/rules/multiplexing/evaluate.smk"
 include: "workflow/rules/multiplexing/speed.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/batching/batching.smk"
 
 
 rule all:
@@ -34,3 +35,4 @@ rule all:
     input:
         final_outputs(),
         report_outputs(),
+        batching_outputs(),

@@ -224,3 +224,32 @@ def test_the_paper_style_figure_is_evaluated_again_only_when_its_weights_differ(
     calls.clear()
     evaluate_run(config, tmp_path / "run", directory, tmp_path / "cache")
     assert len(calls) == 2
+
+
+@pytest.mark.parametrize("n", [2, 4])
+def test_length_packed_evaluation_scores_equal_the_protocols_batches(minilm_teacher, tmp_path, n):
+    """Packing groups by length changes which groups share a forward pass and how far it is padded,
+    not any group's scores: they equal batch-by-batch execution of the protocol up to float noise."""
+    from revmux.multiplexing.evaluate import group_logits, groups_of, regrouping_orders
+    from revmux.multiplexing.train import build_model, run_features
+
+    directory, data, _ = minilm_teacher
+    config = adapter_config(data, n=n, epochs=1, eval_batch_size=6)  # 6: batches end in partial groups at N = 4
+    train_adapter(config, tmp_path / "run", directory, tmp_path / "cache")
+    model, _ = build_model(config, directory)
+    model.multiplexer.load_state_dict(torch.load(tmp_path / "run" / ADAPTER_FILE, weights_only=True))
+    model.multiplexer.eval()
+    _, features, *_ = run_features(config, model, directory, tmp_path / "cache", ("eval",))
+    eval_features = features["eval"]
+    order = regrouping_orders(len(eval_features), 1, seed=3)[0]
+    packed = group_logits(model, eval_features, groups_of(order, config.eval_batch_size, n))
+    protocol = []
+    with torch.no_grad():
+        for start in range(0, len(order), config.eval_batch_size):
+            batch = eval_features.batch(order[start:start + config.eval_batch_size])
+            protocol.append(model.finish(batch.hidden, batch.mask, batch.positions).logits)
+    protocol = torch.cat(protocol)
+    lengths = eval_features.lengths()[torch.as_tensor(order)]
+    assert (lengths < lengths.max()).any()  # the set has short examples, so packing does cut padding
+    real = ~packed.isnan().any(-1)
+    torch.testing.assert_close(packed[real], protocol, rtol=1e-5, atol=1e-5)

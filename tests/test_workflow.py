@@ -42,7 +42,18 @@ def test_every_shipped_configuration_dry_runs_with_its_full_grid(configfile, tra
     assert job_count(result.stdout, "speed") == profiles
 
 
-@pytest.mark.parametrize("configfile", ["config/config.yaml", "config/paper.yaml"])
+def test_the_batching_configuration_serves_every_system_on_every_workload():
+    result = snakemake("-n", "--forceall", "--quiet", "rules", "--configfile", "config/batching-cpu.yaml")
+    assert result.returncode == 0, result.stdout + result.stderr
+    # 7 systems x (offline + 3 loads + 1 closed loop), one seed; one reference; a trace per load; no multiplexing
+    assert job_count(result.stdout, "batching_serve") == 35
+    assert job_count(result.stdout, "batching_reference") == 1
+    assert job_count(result.stdout, "batching_load_trace") == 3
+    rules = {line.split()[0] for line in result.stdout.splitlines() if len(line.split()) == 2}
+    assert not rules & {"teacher", "train", "evaluate", "speed", "aggregate"}
+
+
+@pytest.mark.parametrize("configfile", ["config/config.yaml", "config/paper.yaml", "config/batching-cpu.yaml"])
 def test_a_dry_run_never_imports_torch(configfile):
     # torch made unimportable: planning the grid must not need it (it takes seconds to import, and a login
     # node may not have it at all).
@@ -50,7 +61,7 @@ def test_a_dry_run_never_imports_torch(configfile):
                "-n", "--forceall", "--quiet", "rules", "--configfile", configfile]
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300, env=workflow_env())
     assert result.returncode == 0, result.stdout + result.stderr
-    assert job_count(result.stdout, "train") > 0
+    assert job_count(result.stdout, "batching_serve" if "batching" in configfile else "train") > 0
 
 
 def test_jobs_run_the_interpreter_that_runs_snakemake(tmp_path):
@@ -246,3 +257,16 @@ def test_the_configuration_readme_explains_every_key_and_shipped_file():
     assert not missing, f"config/README.md does not explain {missing}"
     shipped = sorted(path.name for path in (ROOT / "config").glob("*.yaml"))
     assert all(f"`{name}`" in readme for name in shipped), shipped
+
+
+def test_timing_jobs_hold_every_core_while_other_jobs_share_them():
+    # The default config: training and evaluation at 1 thread (two side by side on 2 cores), timings at 2
+    # threads with every core held, so nothing runs beside a measurement, whatever --cores says.
+    result = snakemake("-n", "--forceall", "-p", "--cores", "4")
+    assert result.returncode == 0, result.stdout + result.stderr
+    jobs = result.stdout.split("\n\n")
+    speed = [job for job in jobs if "revmux --threads" in job and " speed " in job]
+    train = [job for job in jobs if "revmux --threads" in job and " train " in job]
+    assert speed and train
+    assert all("2 threads, 4 cores held" in job and "revmux --threads 2 speed" in job for job in speed)
+    assert all("revmux --threads 1 train" in job for job in train)

@@ -14,6 +14,7 @@ from revmux.core.errors import RevmuxError
 TRACKS = {
     "assets shared by every track": ["fetch", "backbones", "data"],
     "multiplexing": ["teacher", "prefill", "train", "evaluate", "speed"],
+    "generation batching": ["trace", "serve", "serve-report"],
     "analysis and report": ["aggregate", "plots"],
 }
 VERBS = [verb for verbs in TRACKS.values() for verb in verbs]
@@ -33,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     for track, verbs in TRACKS.items():
         listing.append(f"{track}:")
         for verb in verbs:
-            module = importlib.import_module(f"revmux.cli.{verb}")
+            module = importlib.import_module(f"revmux.cli.{verb.replace('-', '_')}")
             listing.append(f"  {verb:<11} {module.HELP}")
             # No `help=`: argparse would list the verbs in one flat group; the epilog lists them by track.
             sub = subparsers.add_parser(

@@ -53,6 +53,15 @@ TABLES_DIR = "{results}/tables"
 PLOTS_DIR = "{results}/plots"
 PLOT_FILE = "{backbone}-{figure}.svg"  # under PLOTS_DIR
 
+# The generation-batching track: per backbone, seeded traces (offline; Poisson at a load factor of the
+# measured static capacity), the reference tokens of a seed's requests, and one run per system and workload
+# (offline, load<F>, closed<C>: the offline trace replayed by C clients).
+BATCHING_TRACE = "{results}/batching/{backbone}/traces/s{seed}-{workload}.csv"
+BATCHING_REFERENCE = "{results}/batching/{backbone}/traces/s{seed}-reference.csv"
+BATCHING_RUN = "{results}/batching/{backbone}/runs/s{seed}/{workload}/{system}.json"
+BATCHING_TABLE = "{results}/tables/batching.csv"
+BATCHING_PLOT = "batching-{backbone}-{figure}.svg"  # under PLOTS_DIR
+
 TEACHER_WEIGHTS = "teacher.safetensors"
 TEACHER_INFO = "teacher.json"
 CHECKPOINT = "checkpoint.pt"

@@ -112,6 +112,10 @@ class CachedFeatures:
     def labels(self) -> torch.Tensor:
         return self._labels
 
+    def lengths(self) -> torch.Tensor:
+        """Each example's number of real (unpadded) positions."""
+        return self._lengths
+
     def _gather(self, name: str, index: np.ndarray, length: int | None = None) -> torch.Tensor:
         """Rows `index` (in the split's order) of tensor `name`, across shards; 3-D tensors cut or padded to `length`."""
         shard_of = np.searchsorted(self._starts, index, side="right") - 1

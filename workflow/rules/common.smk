@@ -3,9 +3,11 @@ import os
 import re
 import sys
 
+from snakemake.exceptions import WorkflowError
 from snakemake.settings.types import DeploymentMethod
 from snakemake.utils import validate
 
+from revmux.workflow import batching as batching_grid
 from revmux.workflow import multiplexing as revmux_grid
 from revmux.core import layout
 from revmux.core.schemas import schema_path
@@ -15,6 +17,7 @@ revmux_grid.coerce_command_line_values(config)
 validate(config, schema=str(schema_path("config")))
 try:
     revmux_grid.check_config(config)
+    batching_grid.check_config(config)
 except revmux_grid.ConfigError as error:
     raise SystemExit(f"Invalid configuration: {error}")
 
@@ -33,6 +36,13 @@ GRID = revmux_grid.build_grid(config)
 SPEED_GRID = revmux_grid.build_speed_grid(config)
 SPLITS = ["train", "validation", "eval"]
 USES_GPU = config["device"].startswith("cuda")
+# Timings are measured at speed.threads (default: the jobs' threads); locally a timing job claims every
+# core Snakemake was given, so nothing runs beside it. On a cluster each job is its own allocation.
+SPEED_THREADS = config["speed"]["threads"] or config["threads"]
+try:
+    TIMING_RESERVATION = max(workflow.cores, SPEED_THREADS) if workflow.local_exec else SPEED_THREADS
+except WorkflowError:  # no --cores given (a dry run without a profile): nothing is scheduled
+    TIMING_RESERVATION = SPEED_THREADS
 MAX_LENGTH = config["data"]["max_length"]
 # Every results path comes from revmux.core.layout, shared with the Python code.
 RUN_DIR = layout.pattern(layout.RUN_DIR)
@@ -50,7 +60,7 @@ def alternatives(values):
 
 wildcard_constraints:
     task=alternatives(config["tasks"]),
-    backbone=alternatives({**config["backbones"], **config["speed"]["shapes"]}),
+    backbone=alternatives({**config["backbones"], **config["speed"]["shapes"], config["batching"]["backbone"]: {}}),
     method=alternatives(config["methods"]),
     n=r"\d+",
     p=r"\d+",
@@ -58,13 +68,19 @@ wildcard_constraints:
     batch=r"\d+",
     length=r"\d+",
     split=alternatives(SPLITS),
+    workload=r"offline|load[0-9.]+|closed\d+",
+    load=r"[0-9.]+",
+    system=alternatives(config["batching"]["systems"]),
 
 
 PLOT_CATEGORIES = layout.FIGURES  # figure -> report category
 
 
 def report_outputs():
-    """The tables and figures of the report: what the default target builds last."""
+    """The tables and figures of the report: what the default target builds last (nothing when the
+    configuration trains no multiplexing method)."""
+    if GRID.empty:
+        return []
     return [f"{TABLES_DIR}/summary.html"] + expand(
         f"{PLOTS_DIR}/{layout.PLOT_FILE}", backbone=config["backbones"], figure=PLOT_CATEGORIES
     )
@@ -127,3 +143,25 @@ def speed_arguments(wildcards):
 
 def task_source(wildcards):
     return revmux_grid.task_source(config, wildcards.task)
+
+
+# The generation-batching track (workflow/rules/batching/).
+BATCHING_TRACE = layout.pattern(layout.BATCHING_TRACE)
+BATCHING_REFERENCE = layout.pattern(layout.BATCHING_REFERENCE)
+BATCHING_RUN = layout.pattern(layout.BATCHING_RUN)
+BATCHING = config["batching"]
+
+
+def batching_run_outputs():
+    return [BATCHING_RUN.format(**run) for run in batching_grid.runs(config)]
+
+
+def batching_outputs():
+    """The track's tables (and so every run), when it is enabled."""
+    return [f"{TABLES_DIR}/batching.html"] if batching_grid.enabled(config) else []
+
+
+def batching_trace_for(wildcards):
+    """closed<C> replays the offline trace; the others have their own."""
+    workload = "offline" if wildcards.workload.startswith("closed") else wildcards.workload
+    return BATCHING_TRACE.format(backbone=wildcards.backbone, seed=wildcards.seed, workload=workload)

@@ -1,6 +1,7 @@
-# Timing jobs: the teacher and one multiplexing method side by side in one process. They take the
-# bench_slot resource, so that with `--resources bench_slot=1` (set in profiles/default) no two
-# measured jobs share a machine; on SLURM, profiles/slurm asks for whole nodes instead.
+# Timing jobs: the teacher and one multiplexing method side by side in one process. Locally a timing job
+# claims every core (TIMING_RESERVATION), so that no other job runs beside a measurement, and measures at
+# `speed.threads`; the bench_slot resource keeps two of them apart wherever cores are not the limit. On
+# SLURM, profiles/slurm asks for whole nodes instead.
 rule speed:
     input:
         backbone="resources/fetched/backbone-{backbone}.done",
@@ -8,12 +9,13 @@ rule speed:
         SPEED_FILE,
     params:
         profile=speed_arguments,
+        threads=SPEED_THREADS,
     log:
         "logs/speed/{backbone}/{method}-n{n}-p{p}-b{batch}-len{length}.log",
     message:
         "Timing {wildcards.method} N={wildcards.n} P={wildcards.p} against the teacher on {wildcards.backbone}"
-        " (batch {wildcards.batch}, length {wildcards.length})"
-    threads: config["threads"]
+        " (batch {wildcards.batch}, length {wildcards.length}; {params.threads} threads, {threads} cores held)"
+    threads: TIMING_RESERVATION
     resources:
         mem_mb=config["resources"]["mem_mb"],
         runtime=config["resources"]["runtime"],
@@ -22,7 +24,7 @@ rule speed:
     conda:
         ENVIRONMENT
     shell:
-        "$REVMUX_PYTHON -m revmux --threads {threads} speed --backbone {wildcards.backbone} --method {wildcards.method}"
+        "$REVMUX_PYTHON -m revmux --threads {params.threads} speed --backbone {wildcards.backbone} --method {wildcards.method}"
         " --n {wildcards.n} -p {wildcards.p} --batch-size {wildcards.batch} --length {wildcards.length}"
         " {params.profile} --no-progress --out {output} > {log} 2>&1"
 

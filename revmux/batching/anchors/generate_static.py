@@ -1,0 +1,76 @@
+"""Static batching with `model.generate` on left-padded batches (what most users do), formed by the same
+rule as the `static` scheduler; and unbatched `generate`, one request at a time (the floor, and the
+correctness reference every system's tokens are compared with)."""
+
+from __future__ import annotations
+
+import time
+
+import torch
+from transformers import LogitsProcessor, LogitsProcessorList
+
+from revmux.batching.anchors import ANCHORS
+from revmux.batching.schedulers.static import Static
+
+
+class _TokenClock(LogitsProcessor):
+    """Called once per generated position, just before the token is chosen: its times are token times."""
+
+    def __init__(self):
+        self.times: list[float] = []
+
+    def __call__(self, input_ids, scores):
+        self.times.append(time.perf_counter())
+        return scores
+
+
+def generate_greedy(model, ids: torch.Tensor, mask: torch.Tensor, new_tokens: int, pad: int, clock=None) -> torch.Tensor:
+    """Exactly `new_tokens` greedy tokens per row (EOS ignored), as `generate` makes them."""
+    with torch.no_grad():
+        out = model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=new_tokens, min_new_tokens=new_tokens,
+                             do_sample=False, eos_token_id=None, pad_token_id=pad,
+                             logits_processor=LogitsProcessorList([clock] if clock is not None else []))
+    return out[:, ids.shape[1]:]
+
+
+@ANCHORS.register
+class GenerateStatic(Static):
+    name = "hf-static"
+    label = "transformers generate, static left-padded batches"
+
+    def step(self, now: float) -> bool:
+        if not self.ready(now):
+            return False
+        rows = self._admit()
+        engine = self.engine
+        for row in rows:
+            row.admitted_s = now
+        ids, mask = engine._padded_prompts(rows)
+        longest = max(row.request.output_tokens for row in rows)
+        clock = _TokenClock()
+        tokens = generate_greedy(engine.model, ids, mask, longest, engine.pad, clock).tolist()
+        times = [t - engine.start for t in clock.times]
+        counters = engine.counters
+        counters.forward_passes += len(times)
+        counters.prefill_passes += 1
+        counters.executed_slots += ids.numel() + len(rows) * (len(times) - 1)
+        counters.useful_slots += int(mask.sum()) + sum(row.request.output_tokens - 1 for row in rows)
+        for row, own in zip(rows, tokens):
+            wanted = row.request.output_tokens
+            row.tokens = own[:wanted]
+            row.first_token_s, row.finished_s = times[0], times[wanted - 1]
+        now = engine.now()  # every member returns with the batch
+        for row in rows:
+            row.returned_s = now
+            self.finished.append(row)
+            self.arrivals.returned(row.request, now)
+        return True
+
+
+@ANCHORS.register
+class GenerateUnbatched(GenerateStatic):
+    name = "unbatched"
+    label = "transformers generate, one request at a time"
+
+    def __init__(self, engine, max_batch: int, timeout_s: float = 0.0):
+        super().__init__(engine, 1, 0.0)  # one request at a time, started as soon as it arrives

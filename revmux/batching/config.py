@@ -1,0 +1,45 @@
+"""Settings of the generation track, with their defaults: the one source the command line and the workflow
+schema read (a test holds them equal). Torch-free, so the workflow can check a configuration before any job."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from revmux.core.errors import RevmuxError
+
+
+@dataclass(frozen=True)
+class TraceSettings:
+    backbone: str = "smollm2-135m"  # whose tokenizer the prompt ids are for
+    task: str = "rt-polarity"  # real sentences the prompts are made of
+    requests: int = 48
+    seed: int = 0
+    arrivals: str = "offline"  # poisson | offline
+    rate: float | None = None  # requests/s, for poisson
+    min_prompt_tokens: int = 4
+    max_prompt_tokens: int = 200
+    min_output_tokens: int = 8
+    max_output_tokens: int = 256
+
+
+@dataclass(frozen=True)
+class ServeSettings:
+    system: str = "baton"
+    max_batch: int = 8
+    timeout_s: float = 0.05  # static batching: the oldest waiting request starts a batch after this long
+    concurrency: int | None = None  # closed loop: this many clients; None replays the trace's arrival times
+    device: str = "cpu"
+    dtype: str = "float32"
+    warmup_requests: int = 2  # served once before the clock starts (not measured)
+
+
+def check_serve(settings: ServeSettings) -> None:
+    from revmux.batching.systems import check_system
+
+    check_system(settings.system)
+    if settings.max_batch < 1:
+        raise RevmuxError(f"max batch {settings.max_batch} must be at least 1 (--max-batch)")
+    if settings.timeout_s < 0:
+        raise RevmuxError(f"timeout {settings.timeout_s} s must be >= 0 (--timeout)")
+    if settings.concurrency is not None and settings.concurrency < 1:
+        raise RevmuxError(f"concurrency {settings.concurrency} must be at least 1 (--concurrency)")

@@ -1,0 +1,137 @@
+"""One serving run as a job: load the model and trace, check everything before any work, warm up, serve,
+and write the result JSON and the per-request records atomically."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import pandas as pd
+import torch
+from tqdm import tqdm
+
+from revmux.backbones import resolve_backbone
+from revmux.backbones.load import load_backbone
+from revmux.batching.anchors.generate_static import generate_greedy
+from revmux.batching.config import ServeSettings, check_serve
+from revmux.batching.serve import peak_memory, records, serve, summarize
+from revmux.batching.systems import system_label
+from revmux.core.atomic import atomic_write_bytes, atomic_write_json
+from revmux.core.errors import RevmuxError, check_device
+from revmux.core.provenance import versions
+from revmux.measure.system import host_info
+from revmux.workloads.traces import check_fits, read_trace
+
+RESULT_KIND = "revmux-serve"
+SCHEMA_VERSION = 1
+_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def prompt_digest(prompt_ids) -> str:
+    return hashlib.sha256(" ".join(map(str, prompt_ids)).encode()).hexdigest()[:16]
+
+
+def _load(trace: Path, backbone: str, settings: ServeSettings, resources):
+    check_serve(settings)
+    check_device(settings.device)
+    requests = read_trace(trace)
+    spec = resolve_backbone(backbone)
+    if spec.family != "decoder":
+        raise RevmuxError(f"{backbone} is a {spec.family} model; serving needs a causal LM (e.g. smollm2-135m, stories260k)")
+    model = load_backbone(spec, resources, _DTYPES[settings.dtype], settings.device, with_tokenizer=False).model
+    check_fits(requests, int(model.config.max_position_embeddings), backbone)
+    vocabulary = int(model.config.vocab_size)
+    for r in requests:
+        if max(r.prompt_ids) >= vocabulary:
+            raise RevmuxError(f"request {r.request!r} holds token id {max(r.prompt_ids)}, beyond {backbone}'s vocabulary "
+                              f"of {vocabulary}: the trace was made for another tokenizer; make it with --backbone {backbone}")
+    return requests, spec, model
+
+
+def reference_run(trace: Path, backbone: str, settings: ServeSettings, resources, out: Path, progress: bool = True) -> None:
+    """Each request's greedy tokens from `generate` at batch 1: what every system must reproduce."""
+    requests, _, model = _load(trace, backbone, settings, resources)
+    device = next(model.parameters()).device
+    rows = []
+    for r in tqdm(requests, desc="reference tokens", unit="request", disable=not progress):
+        ids = torch.tensor([r.prompt_ids], device=device)
+        tokens = generate_greedy(model, ids, torch.ones_like(ids), r.output_tokens, 0)[0].tolist()
+        rows.append({"request": r.request, "prompt_digest": prompt_digest(r.prompt_ids), "tokens": " ".join(map(str, tokens))})
+    buffer = io.StringIO()
+    pd.DataFrame(rows).to_csv(buffer, index=False)
+    atomic_write_bytes(out, buffer.getvalue().encode())
+
+
+def read_reference(path: Path, requests) -> dict[str, list[int]]:
+    if not Path(path).is_file():
+        raise RevmuxError(f"reference file {path} not found: make it with `revmux serve --reference-out {path}` on the same trace")
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    if not {"request", "prompt_digest", "tokens"} <= set(frame.columns):
+        raise RevmuxError(f"{path}: not a reference file (needs request, prompt_digest, tokens); remake it with --reference-out")
+    known = {row.request: row for row in frame.itertuples(index=False)}
+    reference = {}
+    for r in requests:
+        row = known.get(r.request)
+        if row is None or row.prompt_digest != prompt_digest(r.prompt_ids):
+            raise RevmuxError(f"{path} was made for another trace (request {r.request!r} missing or with another prompt): "
+                              "remake it with --reference-out on this trace")
+        reference[r.request] = [int(t) for t in row.tokens.split()]
+    return reference
+
+
+def serve_run(trace: Path, backbone: str, settings: ServeSettings, resources, out: Path, reference_path: Path | None) -> dict:
+    requests, spec, model = _load(trace, backbone, settings, resources)
+    reference = read_reference(reference_path, requests) if reference_path is not None else None
+    device = next(model.parameters()).device
+    if settings.warmup_requests:
+        warm = [type(r)(f"warmup-{r.request}", 0.0, r.prompt_ids, min(r.output_tokens, 8)) for r in requests[:settings.warmup_requests]]
+        serve(settings.system, model, warm, settings.max_batch, settings.timeout_s)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    started = time.time()
+    rows, counters, arrival = serve(settings.system, model, requests, settings.max_batch, settings.timeout_s, settings.concurrency)
+    frame = records(rows, arrival, reference)
+    summary = summarize(frame, counters)
+    meta = _trace_meta(trace)
+    result = {
+        "schema_version": SCHEMA_VERSION, "kind": RESULT_KIND,
+        "system": settings.system, "label": system_label(settings.system),
+        "settings": {**asdict(settings), "threads": torch.get_num_threads()},
+        "backbone": {"name": spec.name, "random_init": spec.random_init, "provenance": spec.provenance,
+                     "parameters": sum(p.numel() for p in model.parameters())},
+        "trace": {"file": str(trace), **meta}, "workload": workload_name(meta, settings.concurrency),
+        "seed": (meta.get("settings") or {}).get("seed"),
+        "summary": summary, "memory": peak_memory(device),
+        "environment": {"host": host_info(), "versions": versions(), "started_unix": started},
+    }
+    buffer = io.BytesIO()
+    frame.to_csv(buffer, index=False, compression={"method": "gzip", "mtime": 0})
+    atomic_write_bytes(records_path(out), buffer.getvalue())
+    atomic_write_json(out, result)  # last: a result file marks a finished run
+    return summary
+
+
+def records_path(out: Path) -> Path:
+    return Path(out).with_suffix(".csv.gz")
+
+
+def _trace_meta(trace: Path) -> dict:
+    sidecar = Path(trace).with_suffix(".json")
+    return json.loads(sidecar.read_text()) if sidecar.is_file() else {}
+
+
+def workload_name(meta: dict, concurrency: int | None) -> str:
+    """offline, load<F> (Poisson at F x measured capacity), rate<R> (Poisson at R requests/s), or
+    closed<C> (C clients replaying the trace)."""
+    if concurrency:
+        return f"closed{concurrency}"
+    if meta.get("load") is not None:
+        return f"load{meta['load']:g}"
+    settings = meta.get("settings") or {}
+    if settings.get("arrivals") == "poisson":
+        return f"rate{settings['rate']:g}"
+    return "offline" if settings.get("arrivals") == "offline" else "trace"

@@ -1,0 +1,30 @@
+"""Tables and figures of the generation track from its run results: results/tables/batching.{csv,md,html}
+(one row per run, and baton's requests/s over iteration's, static's and transformers' continuous
+batching's per workload) and results/plots/batching-<backbone>-{throughput-vs-load,latency-vs-load,waste}.svg.
+
+example:
+  python -m revmux serve-report --runs results/batching/smollm2-135m/runs/*/*/*.json
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from revmux.core import layout
+
+HELP = "tables and figures of the generation-batching runs"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--runs", type=Path, nargs="+", required=True, help="`revmux serve` result files")
+    parser.add_argument("--tables", type=Path, default=Path(layout.pattern(layout.TABLES_DIR)), help="default results/tables")
+    parser.add_argument("--plots", type=Path, default=Path(layout.pattern(layout.PLOTS_DIR)), help="default results/plots")
+
+
+def run(args: argparse.Namespace) -> int:
+    from revmux.batching.report import write_all
+
+    for path in write_all(args.runs, args.tables, args.plots):
+        print(path)
+    return 0

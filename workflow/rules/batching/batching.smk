@@ -1,0 +1,119 @@
+# The generation-batching track: traces -> reference tokens -> one timed run per system x workload x seed
+# -> tables and figures. Enable with `batching: {enabled: true}` (config/batching-cpu.yaml).
+rule batching_offline_trace:
+    input:
+        "resources/fetched/backbone-{backbone}.done",
+        f"resources/fetched/task-{BATCHING['task']}.done",
+    output:
+        BATCHING_TRACE.replace("{workload}", "offline"),
+    params:
+        trace=lambda wildcards: batching_grid.trace_arguments(config, int(wildcards.seed)),
+    log:
+        "logs/batching/{backbone}/s{seed}-offline-trace.log",
+    message:
+        "Making the offline trace of seed {wildcards.seed} for {wildcards.backbone}"
+    conda:
+        ENVIRONMENT
+    shell:
+        "$REVMUX_PYTHON -m revmux trace {params.trace} --arrivals offline --out {output} > {log} 2>&1"
+
+
+rule batching_load_trace:
+    input:
+        capacity=BATCHING_RUN.replace("{workload}", "offline").replace("{system}", batching_grid.CAPACITY_SYSTEM),
+    output:
+        BATCHING_TRACE.replace("{workload}", "load{load}"),
+    params:
+        trace=lambda wildcards: batching_grid.trace_arguments(config, int(wildcards.seed)),
+    log:
+        "logs/batching/{backbone}/s{seed}-load{load}-trace.log",
+    message:
+        "Making the Poisson trace at {wildcards.load} x static capacity, seed {wildcards.seed}, for {wildcards.backbone}"
+    conda:
+        ENVIRONMENT
+    shell:
+        "$REVMUX_PYTHON -m revmux trace {params.trace} --load {wildcards.load} --capacity-from {input.capacity}"
+        " --out {output} > {log} 2>&1"
+
+
+rule batching_reference:
+    input:
+        BATCHING_TRACE.replace("{workload}", "offline"),
+    output:
+        BATCHING_REFERENCE,
+    params:
+        dtype=BATCHING["dtype"],
+        device=config["device"],
+    log:
+        "logs/batching/{backbone}/s{seed}-reference.log",
+    message:
+        "Unbatched greedy reference tokens of seed {wildcards.seed} on {wildcards.backbone}"
+    threads: config["threads"]
+    resources:
+        gpu=1 if USES_GPU else 0,
+    conda:
+        ENVIRONMENT
+    shell:
+        "$REVMUX_PYTHON -m revmux --threads {threads} serve --trace {input} --backbone {wildcards.backbone}"
+        " --device {params.device} --dtype {params.dtype} --reference-out {output} --no-progress > {log} 2>&1"
+
+
+rule batching_serve:
+    input:
+        trace=batching_trace_for,
+        reference=BATCHING_REFERENCE,
+    output:
+        run=BATCHING_RUN,
+        records=BATCHING_RUN.replace(".json", ".csv.gz"),
+    params:
+        serve=lambda wildcards: batching_grid.serve_arguments(config, wildcards.workload),
+        threads=SPEED_THREADS,
+    log:
+        "logs/batching/{backbone}/s{seed}/{workload}/{system}.log",
+    message:
+        "Serving the {wildcards.workload} trace of seed {wildcards.seed} with {wildcards.system} on {wildcards.backbone}"
+        " ({params.threads} threads, {threads} cores held)"
+    threads: TIMING_RESERVATION
+    resources:
+        gpu=1 if USES_GPU else 0,
+        bench_slot=1,
+    conda:
+        ENVIRONMENT
+    shell:
+        "$REVMUX_PYTHON -m revmux --threads {params.threads} serve --trace {input.trace} --backbone {wildcards.backbone}"
+        " --system {wildcards.system} {params.serve} --reference {input.reference} --out {output.run} > {log} 2>&1"
+
+
+rule batching_report:
+    input:
+        batching_run_outputs(),
+    output:
+        table=f"{TABLES_DIR}/batching.csv",
+        markdown=f"{TABLES_DIR}/batching.md",
+        html=report(
+            f"{TABLES_DIR}/batching.html",
+            caption="../../report/batching/table.rst",
+            category="6. Generation batching",
+            labels={"table": "every run, and baton's ratios"},
+        ),
+        figures=[
+            report(
+                f"{PLOTS_DIR}/{layout.BATCHING_PLOT.format(backbone=BATCHING['backbone'], figure=figure)}",
+                caption=f"../../report/batching/{figure}.rst",
+                category="6. Generation batching",
+                labels={"figure": figure},
+            )
+            for figure in ("throughput-vs-load", "latency-vs-load", "waste")
+        ],
+    params:
+        tables=lambda wildcards, output: os.path.dirname(output.table),
+        plots=lambda wildcards, output: os.path.dirname(output.figures[0]),
+    log:
+        "logs/batching/report.log",
+    message:
+        "Tables and figures of the generation-batching runs"
+    localrule: True
+    conda:
+        ENVIRONMENT
+    shell:
+        "$REVMUX_PYTHON -m revmux serve-report --runs {input} --tables {params.tables} --plots {params.plots} > {log} 2>&1"
