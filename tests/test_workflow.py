@@ -260,8 +260,8 @@ def test_the_configuration_readme_explains_every_key_and_shipped_file():
 
 
 def test_timing_jobs_hold_every_core_while_other_jobs_share_them():
-    # The default config: training and evaluation at 1 thread (two side by side on 2 cores), timings at 2
-    # threads with every core held, so nothing runs beside a measurement, whatever --cores says.
+    # The default config's threads per rule: training and evaluation at 1 (two side by side on 2 cores),
+    # timings at 2 with every core held, so nothing runs beside a measurement, whatever --cores says.
     result = snakemake("-n", "--forceall", "-p", "--cores", "4")
     assert result.returncode == 0, result.stdout + result.stderr
     jobs = result.stdout.split("\n\n")
@@ -270,3 +270,5 @@ def test_timing_jobs_hold_every_core_while_other_jobs_share_them():
     assert speed and train
     assert all("2 threads, 4 cores held" in job and "revmux --threads 2 speed" in job for job in speed)
     assert all("revmux --threads 1 train" in job for job in train)
+    # per rule: stage 0 runs alone on the critical path, on both cores
+    assert any("revmux --threads 2 teacher" in job for job in jobs)

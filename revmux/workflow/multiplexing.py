@@ -157,6 +157,12 @@ def soft_prompt_length(config: dict, backbone: str) -> int:
     return int(teacher["prompt_length"]) if mode == "prompt" else 0
 
 
+def threads_for(config: dict, rule: str) -> int:
+    """The CPU threads of one rule's jobs: `threads` itself, or its per-rule entry (else its `default`)."""
+    threads = config["threads"]
+    return threads if isinstance(threads, int) else threads.get(rule, threads["default"])
+
+
 def speed_arguments(config: dict, backbone: str) -> str:
     """The `revmux speed` flags for the profile block; T5 is timed with its teacher's soft prompt."""
     profile = config["speed"]

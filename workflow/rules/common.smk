@@ -36,13 +36,19 @@ GRID = revmux_grid.build_grid(config)
 SPEED_GRID = revmux_grid.build_speed_grid(config)
 SPLITS = ["train", "validation", "eval"]
 USES_GPU = config["device"].startswith("cuda")
-# Timings are measured at speed.threads (default: the jobs' threads); locally a timing job claims every
-# core Snakemake was given, so nothing runs beside it. On a cluster each job is its own allocation.
-SPEED_THREADS = config["speed"]["threads"] or config["threads"]
-try:
-    TIMING_RESERVATION = max(workflow.cores, SPEED_THREADS) if workflow.local_exec else SPEED_THREADS
-except WorkflowError:  # no --cores given (a dry run without a profile): nothing is scheduled
-    TIMING_RESERVATION = SPEED_THREADS
+
+def threads_for(rule):
+    return revmux_grid.threads_for(config, rule)
+
+
+def timing_reservation(rule):
+    """Cores a timing job claims: locally every core Snakemake was given, so nothing runs beside a
+    measurement (the job itself uses threads_for(rule)); on a cluster each job is its own allocation."""
+    try:
+        return max(workflow.cores, threads_for(rule)) if workflow.local_exec else threads_for(rule)
+    except WorkflowError:  # no --cores given (a dry run without a profile): nothing is scheduled
+        return threads_for(rule)
+
 MAX_LENGTH = config["data"]["max_length"]
 # Every results path comes from revmux.core.layout, shared with the Python code.
 RUN_DIR = layout.pattern(layout.RUN_DIR)

@@ -48,7 +48,7 @@ rule batching_reference:
         "logs/batching/{backbone}/s{seed}-reference.log",
     message:
         "Unbatched greedy reference tokens of seed {wildcards.seed} on {wildcards.backbone}"
-    threads: config["threads"]
+    threads: threads_for("batching_reference")
     resources:
         gpu=1 if USES_GPU else 0,
     conda:
@@ -67,13 +67,13 @@ rule batching_serve:
         records=BATCHING_RUN.replace(".json", ".csv.gz"),
     params:
         serve=lambda wildcards: batching_grid.serve_arguments(config, wildcards.workload),
-        threads=SPEED_THREADS,
+        threads=threads_for("batching_serve"),
     log:
         "logs/batching/{backbone}/s{seed}/{workload}/{system}.log",
     message:
         "Serving the {wildcards.workload} trace of seed {wildcards.seed} with {wildcards.system} on {wildcards.backbone}"
         " ({params.threads} threads, {threads} cores held)"
-    threads: TIMING_RESERVATION
+    threads: timing_reservation("batching_serve")
     resources:
         gpu=1 if USES_GPU else 0,
         bench_slot=1,

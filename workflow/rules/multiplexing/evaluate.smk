@@ -16,7 +16,7 @@ rule evaluate:
         "logs/{task}/{backbone}/{method}-n{n}-p{p}-s{seed}/evaluate.log",
     message:
         "Evaluating {wildcards.method} N={wildcards.n} P={wildcards.p} seed {wildcards.seed} on {wildcards.task}, {wildcards.backbone}"
-    threads: config["threads"]
+    threads: threads_for("evaluate")
     resources:
         mem_mb=config["resources"]["mem_mb"],
         runtime=config["resources"]["runtime"],

@@ -12,7 +12,7 @@ rule prefill:
         "logs/benchmarks/{task}/{backbone}/prefill-p{p}.tsv"
     message:
         "Layer-{wildcards.p} and teacher states of {wildcards.task} on {wildcards.backbone}, shared by every method, N and seed"
-    threads: config["threads"]
+    threads: threads_for("prefill")
     resources:
         mem_mb=config["resources"]["mem_mb"],
         runtime=config["resources"]["runtime"],

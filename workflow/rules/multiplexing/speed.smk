@@ -1,7 +1,7 @@
 # Timing jobs: the teacher and one multiplexing method side by side in one process. Locally a timing job
-# claims every core (TIMING_RESERVATION), so that no other job runs beside a measurement, and measures at
-# `speed.threads`; the bench_slot resource keeps two of them apart wherever cores are not the limit. On
-# SLURM, profiles/slurm asks for whole nodes instead.
+# claims every core (timing_reservation), so that no other job runs beside a measurement, and measures at
+# the speed rule's threads; the bench_slot resource keeps two of them apart wherever cores are not the
+# limit. On SLURM, profiles/slurm asks for whole nodes instead.
 rule speed:
     input:
         backbone="resources/fetched/backbone-{backbone}.done",
@@ -9,13 +9,13 @@ rule speed:
         SPEED_FILE,
     params:
         profile=speed_arguments,
-        threads=SPEED_THREADS,
+        threads=threads_for("speed"),
     log:
         "logs/speed/{backbone}/{method}-n{n}-p{p}-b{batch}-len{length}.log",
     message:
         "Timing {wildcards.method} N={wildcards.n} P={wildcards.p} against the teacher on {wildcards.backbone}"
         " (batch {wildcards.batch}, length {wildcards.length}; {params.threads} threads, {threads} cores held)"
-    threads: TIMING_RESERVATION
+    threads: timing_reservation("speed")
     resources:
         mem_mb=config["resources"]["mem_mb"],
         runtime=config["resources"]["runtime"],

@@ -13,7 +13,7 @@ rule teacher:
         "logs/benchmarks/{task}/{backbone}/teacher.tsv"
     message:
         "Stage 0: teacher for {wildcards.task} on {wildcards.backbone}"
-    threads: config["threads"]
+    threads: threads_for("teacher")
     resources:
         mem_mb=config["resources"]["mem_mb"],
         runtime=config["resources"]["runtime"],

@@ -16,7 +16,7 @@ rule train:
         "logs/benchmarks/{task}/{backbone}/{method}-n{n}-p{p}-s{seed}/train.tsv"
     message:
         "Training {wildcards.method} N={wildcards.n} P={wildcards.p} seed {wildcards.seed} on {wildcards.task}, {wildcards.backbone}"
-    threads: config["threads"]
+    threads: threads_for("train")
     resources:
         mem_mb=config["resources"]["mem_mb"],
         runtime=config["resources"]["runtime"],
