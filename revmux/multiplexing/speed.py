@@ -8,7 +8,6 @@ Backbones may be random-init copies of the paper's shapes; the profile says so.
 
 from __future__ import annotations
 
-import concurrent.futures
 import dataclasses
 import functools
 import time
@@ -144,18 +143,13 @@ def path_workload(settings: SpeedSettings, spec: BackboneSpec, resources, path: 
 
 def path_peaks(memory: dict, settings: SpeedSettings, spec: BackboneSpec, resources, device: torch.device) -> None:
     """Adds the comparable peak of each path (`peak_bytes`, `peak_source`) to its memory record."""
-    if device.type == "cuda":
-        for record in memory.values():
+    for path, record in memory.items():
+        if device.type == "cuda":
             record["peak_bytes"] = record["torch_max_allocated"] - record["torch_allocated_before"]
             record["peak_source"] = "torch max allocated over what was allocated before the path ran"
-        return
-    # Each path's fresh process runs beside the other's: a process's RSS peak is its own, whatever else
-    # runs, and nothing is timed any more; side by side they take the time of one.
-    with concurrent.futures.ThreadPoolExecutor(max_workers=len(memory)) as pool:
-        peaks = {path: pool.submit(peak_in_fresh_process, functools.partial(path_workload, settings, spec, resources, path),
-                                   settings.memory_runs, torch.get_num_threads()) for path in memory}
-    for path, record in memory.items():
-        measured = peaks[path].result()
+            continue
+        build = functools.partial(path_workload, settings, spec, resources, path)
+        measured = peak_in_fresh_process(build, settings.memory_runs, torch.get_num_threads())
         record["peak_bytes"] = measured["peak_bytes"]
         if measured["peak_bytes"] is None:
             record["peak_source"] = None
