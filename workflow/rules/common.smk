@@ -43,9 +43,12 @@ def threads_for(rule):
 
 def timing_reservation(rule):
     """Cores a timing job claims: locally every core Snakemake was given, so nothing runs beside a
-    measurement (the job itself uses threads_for(rule)); on a cluster each job is its own allocation."""
+    measurement (the job itself uses threads_for(rule)); on a cluster each job is its own allocation
+    (and inside it, a remote job, asking for more cores than the allocation makes srun refuse the step)."""
+    if not workflow.local_exec or workflow.remote_exec:
+        return threads_for(rule)
     try:
-        return max(workflow.cores, threads_for(rule)) if workflow.local_exec else threads_for(rule)
+        return max(workflow.cores, threads_for(rule))
     except WorkflowError:  # no --cores given (a dry run without a profile): nothing is scheduled
         return threads_for(rule)
 
