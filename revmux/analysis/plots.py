@@ -7,7 +7,6 @@ peak memory and energy per sample against N, and agreement with the teacher's pr
 
 from __future__ import annotations
 
-import io
 import textwrap
 from pathlib import Path
 
@@ -15,7 +14,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure  # no pyplot: no global figure registry, no GUI backend to choose
 
-from revmux.core.atomic import atomic_write_bytes  # noqa: E402
+from revmux.core.atomic import atomic_write_svg  # noqa: E402
 from revmux.core.layout import FIGURES  # noqa: E402
 from revmux.analysis.tables import HARDWARE_KEYS, METHOD_ORDER  # noqa: E402
 
@@ -209,8 +208,6 @@ def draw_all(summary: pd.DataFrame, profiles: pd.DataFrame, backbones: list[str]
             "agreement": agreement(summary, backbone),
         }
         for name, path in figure_paths(out, backbone).items():
-            buffer = io.BytesIO()
-            figures[name].savefig(buffer, format="svg")
-            atomic_write_bytes(path, buffer.getvalue())
+            atomic_write_svg(path, figures[name])
             written.append(path)
     return written

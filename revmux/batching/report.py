@@ -111,7 +111,7 @@ def figures(runs: pd.DataFrame, backbone: str) -> dict:
 
 def write_all(paths: list[Path], tables_dir: Path, plots_dir: Path) -> list[Path]:
     from revmux.core import layout
-    from revmux.core.atomic import atomic_write_bytes, atomic_write_text
+    from revmux.core.atomic import atomic_write_svg, atomic_write_text
 
     runs = collect(paths)
     tables_dir, plots_dir = Path(tables_dir), Path(plots_dir)
@@ -127,10 +127,6 @@ def write_all(paths: list[Path], tables_dir: Path, plots_dir: Path) -> list[Path
     for backbone in runs["backbone"].unique():
         for name, figure in figures(runs, backbone).items():
             path = plots_dir / layout.BATCHING_PLOT.format(backbone=backbone, figure=name)
-            import io
-
-            buffer = io.BytesIO()
-            figure.savefig(buffer, format="svg")
-            atomic_write_bytes(path, buffer.getvalue())
+            atomic_write_svg(path, figure)
             written.append(path)
     return written

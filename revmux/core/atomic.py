@@ -36,6 +36,15 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
+def atomic_write_svg(path: str | os.PathLike, figure) -> None:
+    """A matplotlib figure as SVG, rendered in memory and then written atomically."""
+    import io
+
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="svg")
+    atomic_write_bytes(path, buffer.getvalue())
+
+
 def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
     atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
 

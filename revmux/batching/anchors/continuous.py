@@ -43,7 +43,10 @@ class Continuous(Scheduler):
                                         max_new_tokens=request.output_tokens, record_timestamps=True)
                 next_time = arrivals.next_time()
                 wait = 0.05 if next_time is None else max(0.0, min(0.05, next_time - engine.now()))
-                result = manager.get_result(timeout=wait) if len(self.finished) < len(rows) else time.sleep(wait)
+                if len(self.finished) == len(rows):  # nothing in flight: wait for the next arrival
+                    time.sleep(wait)
+                    continue
+                result = manager.get_result(timeout=wait)
                 if result is None:
                     continue
                 if result.error:
@@ -57,5 +60,5 @@ class Continuous(Scheduler):
                 arrivals.returned(row.request, row.returned_s)
         finally:
             manager.stop(block=True)
-            model.destroy_cached_continuous_batching_manager() if hasattr(model, "destroy_cached_continuous_batching_manager") else None
+            model.destroy_cached_continuous_batching_manager()  # the next run builds its own
         return self.finished

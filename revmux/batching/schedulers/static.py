@@ -13,17 +13,21 @@ class Static(Scheduler):
     name = "static"
     returns_rows_at_once = False
 
+    def _oldest_arrival(self) -> float:
+        request = self.waiting[0].request
+        return self.arrivals.arrival.get(request.request, request.arrival_s)
+
     def ready(self, now: float) -> bool:
         if not self.waiting:
             return False
-        oldest = self.arrivals.arrival.get(self.waiting[0].request.request, self.waiting[0].request.arrival_s)
+        oldest = self._oldest_arrival()
         return (len(self.waiting) >= self.max_batch or now - oldest >= self.timeout_s
                 or not self.arrivals.pending())  # nobody else is coming: waiting longer gains nothing
 
     def wake_time(self) -> float | None:
         if self.batch is not None or not self.waiting:
             return None
-        return self.arrivals.arrival.get(self.waiting[0].request.request, self.waiting[0].request.arrival_s) + self.timeout_s
+        return self._oldest_arrival() + self.timeout_s
 
     def step(self, now: float) -> bool:
         if self.batch is None:
