@@ -3,6 +3,8 @@ greedy tokens equal unbatched `generate`, whatever the batching did."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -112,12 +114,16 @@ def _serve(*args):
     ({"output_tokens": [4, 600]}, [], "exceed stories260k's context of 512"),
     ({"prompt_ids": ["5 6 7", "8 9000"]}, [], "beyond stories260k's vocabulary of 512"),
     ({"arrival_s": [0.0, -1.0]}, [], "arrival_s -1.0 must be a finite number >= 0"),
+    ({}, ["--system", "static", "baton"], "with several systems, put {system} in the path"),
+    ({}, ["--system", "baton", "baton"], "a system is named twice"),
+    # several systems: the first one's child process meets the bad trace, and nothing is served
+    ({"prompt_ids": ["5 6 7", "8 9000"]}, ["--system", "static", "baton"], "static: request 'b' holds token id 9000"),
 ])
 def test_bad_serving_input_is_refused_before_any_work(tmp_path, capsys, trace_columns, flags, message):
-    out = tmp_path / "run.json"
+    out = tmp_path / ("{system}.json" if "static: " in message else "run.json")
     assert _serve("--trace", str(_trace(tmp_path, **trace_columns)), *flags, "--out", str(out)) == 2
     assert message in capsys.readouterr().err
-    assert not out.exists() and not out.with_suffix(".csv.gz").exists()
+    assert not list(tmp_path.glob("*.json")) and not list(tmp_path.glob("*.csv.gz"))
 
 
 def test_a_poisson_trace_needs_a_positive_rate(tmp_path, capsys):
@@ -140,7 +146,7 @@ def test_traces_of_one_seed_hold_the_same_requests_at_every_rate():
     assert len({len(r.prompt_ids) for r in slow}) > 3  # lengths spread
 
 
-def test_the_report_tables_every_run_and_baton_over_the_others(model, tmp_path):
+def test_one_call_serves_several_systems_and_the_report_tables_every_run(model, tmp_path):
     from revmux.batching.report import write_all
     from revmux.cli.main import main
 
@@ -149,20 +155,25 @@ def test_the_report_tables_every_run_and_baton_over_the_others(model, tmp_path):
                  "--output-tokens", "2", "12", "--out", str(trace)]) == 0
     reference = tmp_path / "reference.csv"
     assert _serve("--trace", str(trace), "--reference-out", str(reference), "--no-progress") == 0
-    runs = []
-    for system in ("static", "iteration", "baton"):
-        runs.append(tmp_path / f"{system}.json")
-        assert _serve("--trace", str(trace), "--system", system, "--max-batch", "3", "--reference", str(reference),
-                      "--out", str(runs[-1])) == 0
+    systems = ["static", "iteration", "baton", "hf-continuous"]
+    assert _serve("--trace", str(trace), "--system", *systems, "--max-batch", "3", "--reference", str(reference),
+                  "--out", str(tmp_path / "runs" / "{system}.json")) == 0
+    runs = sorted((tmp_path / "runs").glob("*.json"))
+    assert sorted(path.stem for path in runs) == sorted(systems)
     written = write_all(runs, tmp_path / "tables", tmp_path / "plots")
     table = (tmp_path / "tables" / "batching.md").read_text()
     assert "baton / static" in table and "baton / iteration" in table and "offline" in table
+    # continuous batching's paged cache has no padded slots to count: the table says so, not "nan"
+    assert "not counted" in table and "nan" not in table
     assert {path.suffix for path in written} == {".csv", ".md", ".html", ".svg"}
     import pandas as pd
 
     frame = pd.read_csv(tmp_path / "tables" / "batching.csv")
-    assert sorted(frame["system"]) == ["baton", "iteration", "static"]
+    assert sorted(frame["system"]) == sorted(systems)
     assert (frame["reference_match_rate"] == 1.0).all()
+    # each system ran in its own process: no two runs share a process id
+    pids = {json.loads(path.read_text())["environment"]["pid"] for path in runs}
+    assert len(pids) == len(systems)
 
 
 def test_the_schema_and_the_settings_share_their_defaults():

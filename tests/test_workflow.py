@@ -45,8 +45,12 @@ def test_every_shipped_configuration_dry_runs_with_its_full_grid(configfile, tra
 def test_the_batching_configuration_serves_every_system_on_every_workload():
     result = snakemake("-n", "--forceall", "--quiet", "rules", "--configfile", "config/batching-cpu.yaml")
     assert result.returncode == 0, result.stdout + result.stderr
-    # 7 systems x (offline + 2 loads + 1 closed loop), one seed; one reference; a trace per load; no multiplexing
-    assert job_count(result.stdout, "batching_serve") == 28
+    # one job per workload (offline + 2 loads + 1 closed loop) and seed, each serving all 7 systems; one
+    # reference; a trace per load; no multiplexing
+    assert job_count(result.stdout, "batching_serve") == 4
+    commands = snakemake("-n", "--forceall", "-p", "--configfile", "config/batching-cpu.yaml").stdout
+    assert commands.count("--system static iteration baton baton-no-split hf-static hf-continuous unbatched") == 4
+    assert "runs/s0/offline/{system}.json" in commands
     assert job_count(result.stdout, "batching_reference") == 1
     assert job_count(result.stdout, "batching_load_trace") == 2
     rules = {line.split()[0] for line in result.stdout.splitlines() if len(line.split()) == 2}

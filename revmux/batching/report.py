@@ -45,19 +45,36 @@ def collect(paths: list[Path]) -> pd.DataFrame:
     return pd.DataFrame([run_row(path) for path in paths]).sort_values(["backbone", "workload", "system", "seed"])
 
 
+RATIO_OTHERS = ("iteration", "static", "hf-continuous")
+
+
 def ratios(runs: pd.DataFrame) -> pd.DataFrame:
-    """Per backbone and workload, seeds pooled by their median: baton's requests/s over iteration's and
-    static's, and each system's TTFT p99."""
-    median = runs.groupby(["backbone", "workload", "system"], as_index=False)[["requests_per_s", "ttft_p99_s"]].median()
+    """Per backbone and workload: baton's requests/s over iteration's, static's and continuous batching's,
+    as the median over seeds of each seed's ratio (both systems served the same trace), with the seeds'
+    range where there are several."""
+    speed = runs.pivot_table(index=["backbone", "workload", "seed"], columns="system", values="requests_per_s")
     rows = []
-    for (backbone, workload), group in median.groupby(["backbone", "workload"]):
-        speed = dict(zip(group["system"], group["requests_per_s"]))
-        row = {"backbone": backbone, "workload": workload}
-        for other in ("iteration", "static", "hf-continuous"):
-            if "baton" in speed and other in speed:
-                row[f"baton / {other}"] = speed["baton"] / speed[other]
+    for (backbone, workload), group in speed.groupby(level=["backbone", "workload"]):
+        row = {"backbone": backbone, "workload": workload, "seeds": len(group)}
+        for other in RATIO_OTHERS:
+            if "baton" in group and other in group:
+                per_seed = (group["baton"] / group[other]).dropna()
+                row[f"baton / {other}"] = per_seed.median()
+                if len(per_seed) > 1:
+                    row[f"baton / {other} range"] = f"{per_seed.min():.2f}-{per_seed.max():.2f}"
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def shown(runs: pd.DataFrame) -> pd.DataFrame:
+    """The run table as printed: transformers' continuous batching keeps no padded cache whose slots the
+    engine could count, so its waste reads "not counted" rather than a blank number."""
+    table = runs[["backbone", "workload", "system", "seed", "requests_per_s", "useful_tokens_per_s", "ttft_p99_s",
+                  "e2e_p99_s", "wasted_slot_fraction", "splice_s", "reference_match_rate", "device", "dtype",
+                  "threads"]].copy()
+    table["wasted_slot_fraction"] = [f"{value:.3f}" if pd.notna(value) else "not counted"
+                                     for value in table["wasted_slot_fraction"]]
+    return table
 
 
 def _load_order(workload: str) -> float:
@@ -118,11 +135,11 @@ def write_all(paths: list[Path], tables_dir: Path, plots_dir: Path) -> list[Path
     written = []
     table = tables_dir / Path(layout.BATCHING_TABLE).name
     atomic_write_text(table, runs.to_csv(index=False))
-    shown = runs[["backbone", "workload", "system", "seed", "requests_per_s", "useful_tokens_per_s", "ttft_p99_s",
-                  "e2e_p99_s", "wasted_slot_fraction", "splice_s", "reference_match_rate", "device", "dtype", "threads"]]
-    markdown = shown.to_markdown(index=False, floatfmt=".3f") + "\n\n" + ratios(runs).to_markdown(index=False, floatfmt=".2f") + "\n"
+    runs_table, ratio_table = shown(runs), ratios(runs)
+    markdown = runs_table.to_markdown(index=False, floatfmt=".3f") + "\n\n" + ratio_table.to_markdown(index=False, floatfmt=".2f") + "\n"
     atomic_write_text(table.with_suffix(".md"), markdown)
-    atomic_write_text(table.with_suffix(".html"), shown.to_html(index=False, float_format="%.3f") + ratios(runs).to_html(index=False, float_format="%.2f"))
+    atomic_write_text(table.with_suffix(".html"), runs_table.to_html(index=False, float_format="%.3f")
+                      + ratio_table.to_html(index=False, float_format="%.2f"))
     written += [table, table.with_suffix(".md"), table.with_suffix(".html")]
     for backbone in runs["backbone"].unique():
         for name, figure in figures(runs, backbone).items():

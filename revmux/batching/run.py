@@ -1,11 +1,16 @@
-"""One serving run as a job: load the model and trace, check everything before any work, warm up, serve,
-and write the result JSON and the per-request records atomically."""
+"""Serving runs as a job: load the model and trace, check everything before any work, warm up, serve,
+and write each run's result JSON and per-request records atomically. Several systems in one call each run
+in their own child process, forked from a server that has done the imports, so they share no allocator
+state, caches or memory high-water mark, yet pay Python's and transformers' import time (seconds, much of a
+short run) only once."""
 
 from __future__ import annotations
 
 import hashlib
 import io
 import json
+import multiprocessing
+import os
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -28,6 +33,8 @@ from revmux.workloads.traces import check_fits, read_trace
 
 RESULT_KIND = "revmux-serve"
 SCHEMA_VERSION = 1
+# What every serving child imports: this module and the parts of transformers any causal LM's loading pulls in.
+_PRELOAD = [__name__, "transformers.modeling_utils", "transformers.activations", "transformers.models.auto.modeling_auto"]
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
@@ -106,13 +113,72 @@ def serve_run(trace: Path, backbone: str, settings: ServeSettings, resources, ou
         "trace": {"file": str(trace), **meta}, "workload": workload_name(meta, settings.concurrency),
         "seed": (meta.get("settings") or {}).get("seed"),
         "summary": summary, "memory": peak_memory(device),
-        "environment": {"host": host_info(), "versions": versions(), "started_unix": started},
+        "environment": {"host": host_info(), "versions": versions(), "started_unix": started, "pid": os.getpid()},
     }
     buffer = io.BytesIO()
     frame.to_csv(buffer, index=False, compression={"method": "gzip", "mtime": 0})
     atomic_write_bytes(records_path(out), buffer.getvalue())
     atomic_write_json(out, result)  # last: a result file marks a finished run
     return summary
+
+
+def run_path(pattern: Path | str, system: str) -> Path:
+    return Path(str(pattern).replace("{system}", system))
+
+
+def serve_systems(trace: Path, backbone: str, settings: list[ServeSettings], resources, out_pattern: Path | str,
+                  reference_path: Path | None, on_done=None) -> None:
+    """Serve the trace with each system in turn, each in a fresh child process; `out_pattern` holds
+    `{system}` when there are several. Stops at the first failure; finished runs keep their files."""
+    for each in settings:
+        check_serve(each)
+    if len({each.system for each in settings}) != len(settings):
+        raise RevmuxError(f"a system is named twice in {[each.system for each in settings]}: name each once")
+    if len(settings) > 1 and "{system}" not in str(out_pattern):
+        raise RevmuxError(f"--out {out_pattern}: with several systems, put {{system}} in the path (e.g. runs/{{system}}.json)")
+    if len(settings) == 1:  # this process is already a fresh one
+        serve_run(trace, backbone, settings[0], resources, run_path(out_pattern, settings[0].system), reference_path)
+        if on_done is not None:
+            on_done(settings[0].system, run_path(out_pattern, settings[0].system))
+        return
+    # A fork server imports this module once and forks every run from that clean state. A plain fork of
+    # this process would hang in the child's first parallel op once this process has used OpenMP
+    # (libgomp), and would break CUDA; spawning would pay the imports again for every system.
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(_PRELOAD)
+    for each in settings:
+        out = run_path(out_pattern, each.system)
+        receive, send = context.Pipe(duplex=False)
+        child = context.Process(target=_serve_child, args=(trace, backbone, each, resources, out, reference_path,
+                                                           torch.get_num_threads(), send))
+        child.start()
+        send.close()
+        try:
+            error = receive.recv()
+        except EOFError:  # killed before it could say (out of memory?)
+            error = None
+        child.join()
+        if error is not None or child.exitcode != 0:
+            why = error or f"its process ended with exit code {child.exitcode}"
+            raise RevmuxError(f"{each.system}: {why} (runs already finished keep their files)")
+        if on_done is not None:
+            on_done(each.system, out)
+
+
+def _serve_child(trace, backbone, settings, resources, out, reference_path, threads, send) -> None:
+    """Runs in the child; sends None when done, or the error's text, so the parent can name it."""
+    torch.set_num_threads(threads)
+    try:
+        serve_run(trace, backbone, settings, resources, out, reference_path)
+    except RevmuxError as error:
+        send.send(str(error))
+    except BaseException as error:  # the parent reports what went wrong instead of a bare exit code
+        send.send(f"{type(error).__name__}: {error}")
+        raise
+    else:
+        send.send(None)
+    finally:
+        send.close()
 
 
 def records_path(out: Path) -> Path:

@@ -1,14 +1,16 @@
-"""Serve a request trace with one system on a causal LM and measure it: requests/s, useful tokens/s,
+"""Serve a request trace with one or several systems on a causal LM and measure it: requests/s, useful tokens/s,
 TTFT / TPOT / end-to-end latency percentiles, forward passes, executed vs useful token-slots, splice cost,
 peak memory, and, with --reference, whether every request's tokens equal unbatched greedy decoding.
 
 Systems: this harness's schedulers (static, iteration, baton, baton-no-split) on one padded KV-cache
 engine, and transformers' own (hf-static: generate on left-padded batches; unbatched: generate one
 request at a time; hf-continuous: continuous batching). Writes OUT (JSON) and OUT with .csv.gz (one row
-per request: timestamps, tokens, first divergence from the reference).
+per request: timestamps, tokens, first divergence from the reference). Several systems run one after the
+other, each in its own fresh process, into OUT with {system} replaced by the system's name.
 
 examples:
   python -m revmux serve --trace traces/r0.5.csv --backbone smollm2-135m --system baton --out runs/baton.json
+  python -m revmux serve --trace T.csv --backbone smollm2-135m --system static baton --out 'runs/{system}.json'
   python -m revmux serve --trace T.csv --backbone smollm2-135m --reference-out ref.csv   (the reference tokens)
 """
 
@@ -20,14 +22,15 @@ from pathlib import Path
 from revmux.batching.config import ServeSettings
 from revmux.cli.common import add_resources_argument
 
-HELP = "serve a request trace with one batching system and measure it"
+HELP = "serve a request trace with batching systems and measure each"
 DEFAULTS = ServeSettings()
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--trace", type=Path, required=True, help="a trace CSV (`revmux trace`, or your own)")
     parser.add_argument("--backbone", required=True, help="a registered causal LM (see `revmux backbones`)")
-    parser.add_argument("--system", default=DEFAULTS.system, help=f"scheduler or anchor (default {DEFAULTS.system})")
+    parser.add_argument("--system", nargs="+", default=[DEFAULTS.system], metavar="SYSTEM",
+                        help=f"schedulers or anchors, served one after the other (default {DEFAULTS.system})")
     parser.add_argument("--max-batch", type=int, default=DEFAULTS.max_batch, help=f"default {DEFAULTS.max_batch}")
     parser.add_argument("--timeout", type=float, default=DEFAULTS.timeout_s,
                         help=f"static batching: seconds the oldest request waits for a full batch (default {DEFAULTS.timeout_s})")
@@ -43,23 +46,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--reference-out", type=Path, default=None,
                         help="instead of serving: write each request's unbatched greedy tokens (generate, batch 1)")
     add_resources_argument(parser)
-    parser.add_argument("--out", type=Path, default=None, help="result JSON (its records beside it as .csv.gz)")
+    parser.add_argument("--out", default=None,
+                        help="result JSON (its records beside it as .csv.gz); with several systems, a path holding {system}")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def run(args: argparse.Namespace) -> int:
-    from revmux.batching.run import reference_run, serve_run
+    import json
+
+    from revmux.batching.run import reference_run, serve_systems
     from revmux.core.errors import RevmuxError
 
-    settings = ServeSettings(args.system, args.max_batch, args.timeout, args.concurrency, args.device, args.dtype,
-                             args.warmup_requests)
+    settings = [ServeSettings(system, args.max_batch, args.timeout, args.concurrency, args.device, args.dtype,
+                              args.warmup_requests) for system in args.system]
     if args.reference_out is not None:
-        reference_run(args.trace, args.backbone, settings, args.resources, args.reference_out, not args.no_progress)
+        reference_run(args.trace, args.backbone, settings[0], args.resources, args.reference_out, not args.no_progress)
         print(f"reference tokens -> {args.reference_out}")
         return 0
     if args.out is None:
         raise RevmuxError("pass --out RESULT.json (or --reference-out to write reference tokens)")
-    summary = serve_run(args.trace, args.backbone, settings, args.resources, args.out, args.reference)
-    print(f"{args.system}: {summary['requests_per_s']:.3f} requests/s, {summary['useful_tokens_per_s']:.1f} tokens/s, "
-          f"TTFT p99 {summary['ttft_p99_s']:.3f} s, match {summary['reference_match_rate']} -> {args.out}")
+
+    def report(system: str, out: Path) -> None:
+        summary = json.loads(Path(out).read_text())["summary"]
+        print(f"{system}: {summary['requests_per_s']:.3f} requests/s, {summary['useful_tokens_per_s']:.1f} tokens/s, "
+              f"TTFT p99 {summary['ttft_p99_s']:.3f} s, match {summary['reference_match_rate']} -> {out}", flush=True)
+
+    serve_systems(args.trace, args.backbone, settings, args.resources, args.out, args.reference, on_done=report)
     return 0

@@ -58,20 +58,25 @@ rule batching_reference:
         " --device {params.device} --dtype {params.dtype} --reference-out {output} --no-progress > {log} 2>&1"
 
 
+# One job per workload and seed serves every system, each in its own fresh process (`revmux serve
+# --system A B ...`): a separate job per system would pay Python's and transformers' imports each time,
+# most of a short run.
 rule batching_serve:
     input:
         trace=batching_trace_for,
         reference=BATCHING_REFERENCE,
     output:
-        run=BATCHING_RUN,
-        records=BATCHING_RUN.replace(".json", ".csv.gz"),
+        runs=expand(BATCHING_RUN, system=BATCHING["systems"], allow_missing=True),
+        records=expand(BATCHING_RUN.replace(".json", ".csv.gz"), system=BATCHING["systems"], allow_missing=True),
     params:
         serve=lambda wildcards: batching_grid.serve_arguments(config, wildcards.workload),
+        systems=" ".join(BATCHING["systems"]),
+        out=lambda wildcards: BATCHING_RUN.format(system="{system}", **wildcards),
         threads=threads_for("batching_serve"),
     log:
-        "logs/batching/{backbone}/s{seed}/{workload}/{system}.log",
+        "logs/batching/{backbone}/s{seed}/{workload}.log",
     message:
-        "Serving the {wildcards.workload} trace of seed {wildcards.seed} with {wildcards.system} on {wildcards.backbone}"
+        "Serving the {wildcards.workload} trace of seed {wildcards.seed} with every system on {wildcards.backbone}"
         " ({params.threads} threads, {threads} cores held)"
     threads: timing_reservation("batching_serve")
     resources:
@@ -81,7 +86,7 @@ rule batching_serve:
         ENVIRONMENT
     shell:
         "$REVMUX_PYTHON -m revmux --threads {params.threads} serve --trace {input.trace} --backbone {wildcards.backbone}"
-        " --system {wildcards.system} {params.serve} --reference {input.reference} --out {output.run} > {log} 2>&1"
+        " --system {params.systems} {params.serve} --reference {input.reference} --out '{params.out}' > {log} 2>&1"
 
 
 rule batching_report:
