@@ -28,6 +28,7 @@ include: "workflow/rules/multiplexing/evaluate.smk"
 include: "workflow/rules/multiplexing/speed.smk"
 include: "workflow/rules/report.smk"
 include: "workflow/rules/batching/batching.smk"
+include: "workflow/rules/caching/caching.smk"
 
 
 rule all:
@@ -36,3 +37,4 @@ rule all:
         final_outputs(),
         report_outputs(),
         batching_outputs(),
+        caching_outputs(),

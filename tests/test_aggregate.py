@@ -197,7 +197,7 @@ def test_the_workflow_aggregates_only_the_current_configurations_runs(tiny_resul
     project = copy_project(tmp_path / "project")
     shutil.copytree(tiny_results, project / "results")
     grid = ['tasks=[rt-polarity]', 'backbones={"minilm-l6": {"prefill_layers": [3]}}', "compose_sizes=[2]",
-            'speed={"batch_sizes": [8], "lengths": [16]}']
+            'speed={"batch_sizes": [8], "lengths": [16]}', 'caching={"enabled": false}']
     first = ["methods=[teacher,revmux]", "seeds=[0]"]  # teacher and revmux seed 0
     second = ["methods=[revmux]", "seeds=[1]"]  # only revmux seed 1, in the same results folder
     for config in (first, second):

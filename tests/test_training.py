@@ -11,7 +11,7 @@ import torch
 from revmux.backbones.load import load_backbone
 from revmux.multiplexing.config import AdapterConfig, DataConfig, TeacherConfig, validate_adapter
 from revmux.core.errors import RevmuxError
-from revmux.multiplexing.scoring import METRICS_FILE, PREDICTIONS_FILE, evaluate_run
+from revmux.multiplexing.scoring import METRICS_FILE, PREDICTIONS_FILE, VALIDATION_PREDICTIONS_FILE, evaluate_run
 from revmux.multiplexing.stage0 import load_teacher, train_teacher
 from revmux.multiplexing.train import ADAPTER_FILE, train_adapter
 
@@ -158,6 +158,13 @@ def test_evaluation_follows_the_regrouping_protocol(minilm_teacher, tmp_path):
     assert predictions.groupby("example").teacher_prediction.nunique().max() == 1
     assert metrics["teacher_accuracy"] == pytest.approx((predictions.teacher_prediction == predictions.label).mean())
     assert "selected on the reported set itself" in metrics["paper_style_dev_selected"]["note"]
+    # Each answer's probability (two classes: at least one half), and the validation split's answers, one
+    # regrouping, for a model selector to learn from without the held-out split.
+    assert predictions["confidence"].between(0.5, 1).all()
+    validation = pd.read_csv(tmp_path / "run" / VALIDATION_PREDICTIONS_FILE)
+    assert validation["regrouping"].unique().tolist() == [0]
+    assert validation["example"].is_unique and len(validation) == data.validation_size
+    assert validation["confidence"].between(0.5, 1).all()
 
 
 def test_the_teacher_method_trains_nothing_and_matches_the_teacher(minilm_teacher, tmp_path):

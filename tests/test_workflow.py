@@ -57,6 +57,36 @@ def test_the_batching_configuration_serves_every_system_on_every_workload():
     assert not rules & {"teacher", "train", "evaluate", "speed", "aggregate"}
 
 
+def test_the_default_run_has_one_caching_suite_job_per_table_and_its_report():
+    result = snakemake("-n", "--forceall", "--quiet", "rules")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert job_count(result.stdout, "caching_suite") == 2
+    assert job_count(result.stdout, "caching_pair") == 1
+    assert job_count(result.stdout, "caching_report") == 1
+    commands = snakemake("-n", "--forceall", "-p").stdout
+    for scenario in ("offline", "online"):
+        assert f"cache-suite --runs 100 --requests 10000 --queries 20 --cache-size 8 --scenario {scenario}" in commands
+    # The pair reads the RevMUX N = 4 run and the teacher (identity run), both timed in one speed profile.
+    assert ("cache-pair --small-run results/rt-polarity/minilm-l6/revmux-n4-p3-s0 --small-speed "
+            "results/speed/minilm-l6/revmux-n4-p3-b32-len64.json --large-run results/rt-polarity/minilm-l6/identity-n1-p3-s0 "
+            "--large-speed results/speed/minilm-l6/revmux-n4-p3-b32-len64.json") in commands
+
+
+@pytest.mark.parametrize("pair, message", [
+    ({"small": "minilm-l6/revmux4", "large": "minilm-l6/teacher"}, "is not <backbone>/teacher or <backbone>/<method>-n<N>"),
+    ({"small": "bert/revmux-n4", "large": "minilm-l6/teacher"}, "backbone 'bert' is not trained by this configuration"),
+    ({"small": "minilm-l6/revmux-n8", "large": "minilm-l6/teacher"}, "N = 8 is not in `compose_sizes`"),
+])
+def test_a_bad_caching_pair_is_refused_before_any_job(pair, message):
+    import json
+
+    override = "caching=" + json.dumps({"enabled": True, "pairs": {"p": pair}})
+    result = snakemake("-n", "--config", override)
+    assert result.returncode != 0
+    assert "caching.pairs.p" in result.stdout + result.stderr and message in result.stdout + result.stderr
+    assert "or leave the pairs out: --config caching='{enabled: true}'" in result.stdout + result.stderr
+
+
 @pytest.mark.parametrize("configfile", ["config/config.yaml", "config/paper.yaml", "config/batching-cpu.yaml"])
 def test_a_dry_run_never_imports_torch(configfile):
     # torch made unimportable: planning the grid must not need it (it takes seconds to import, and a login
@@ -173,7 +203,7 @@ def test_a_new_teacher_reruns_everything_built_on_it(tmp_path):
 
     project = copy_project(tmp_path / "project")
     (project / "resources").unlink()  # only empty stand-ins are written below: keep them off the real cache
-    config = ["--config", "methods=[teacher,revmux]", "compose_sizes=[2]"]
+    config = ["--config", "methods=[teacher,revmux]", "compose_sizes=[2]", "caching={enabled: false}"]
     listing = snakemake("--summary", *config, cwd=project)
     assert listing.returncode == 0, listing.stderr
     for line in listing.stdout.splitlines()[1:]:  # stand-ins for a finished grid, then marked up to date

@@ -15,6 +15,7 @@ TRACKS = {
     "assets shared by every track": ["fetch", "backbones", "data"],
     "multiplexing": ["teacher", "prefill", "train", "evaluate", "speed"],
     "generation batching": ["trace", "serve", "serve-report"],
+    "caching and model selection": ["cache-suite", "cache-replay", "cache-pair", "cache-report"],
     "analysis and report": ["aggregate", "plots"],
 }
 VERBS = [verb for verbs in TRACKS.values() for verb in verbs]

@@ -61,6 +61,16 @@ BATCHING_REFERENCE = "{results}/batching/{backbone}/traces/s{seed}-reference.csv
 BATCHING_RUN = "{results}/batching/{backbone}/runs/s{seed}/{workload}/{system}.json"
 BATCHING_TABLE = "{results}/tables/batching.csv"
 BATCHING_PLOT = "batching-{backbone}-{figure}.svg"  # under PLOTS_DIR
+# The caching track: Zhu et al.'s synthetic suite, one file of per-run results per scenario.
+CACHING_SUITE = "{results}/caching/synthetic-{scenario}.csv.gz"
+CACHING_TABLES = ("caching-synthetic.md", "caching-synthetic.csv", "caching-synthetic-ratios.csv")  # under TABLES_DIR
+CACHING_PLOT = "caching-synthetic-ours-vs-published.svg"  # under PLOTS_DIR
+# A small/large model pair of this harness, replayed: per-query table, trained selector, every replay.
+CACHING_PAIR = "{results}/caching/pairs/{pair}"
+CACHING_PAIR_FILES = ("per-query.csv", "selector.json", "replays.csv")
+CACHING_PAIR_TABLES = ("caching-pairs.md", "caching-pairs.csv")  # under TABLES_DIR
+CACHING_PAIR_PLOT = "caching-{pair}-{figure}.svg"  # under PLOTS_DIR
+CACHING_PAIR_FIGURES = ("cost-vs-cache-size", "cost-vs-alpha", "accuracy-vs-speedup")
 
 TEACHER_WEIGHTS = "teacher.safetensors"
 TEACHER_INFO = "teacher.json"
@@ -70,6 +80,7 @@ DEV_SELECTED_ADAPTER = "adapter-dev-selected.pt"
 HISTORY = "history.json"
 METRICS = "metrics.json"
 PREDICTIONS = "predictions.csv.gz"
+VALIDATION_PREDICTIONS = "predictions-validation.csv.gz"  # one regrouping of the validation split
 
 
 def pattern(template: str, results: str | Path = RESULTS) -> str:

@@ -91,19 +91,23 @@ def evaluate(
     n = model.multiplexer.n
     # Every regrouping's groups run together, so that groups of similar length share forward passes.
     groups = [groups_of(order, batch_size, n) for order in orders]
-    grouped = group_logits(model, features, np.concatenate(groups)).argmax(-1).numpy() if groups else None
+    # The probability the model gives its own answer: what a selector may know before a larger model runs.
+    probabilities = torch.softmax(group_logits(model, features, np.concatenate(groups)), -1).numpy() if groups else None
+    grouped = probabilities.argmax(-1) if groups else None
     frames, accuracies, offset = [], [], 0
     for number, (order, own) in enumerate(zip(orders, groups)):
         predicted = np.empty(len(order), dtype=np.int64)
+        confidence = np.empty(len(order))
         real = own >= 0
         predicted[own[real]] = grouped[offset:offset + len(own)][real]
+        confidence[own[real]] = probabilities[offset:offset + len(own)].max(-1)[real]
         offset += len(own)
         accuracies.append(float((predicted == labels).mean()))
         position = np.empty(len(order), dtype=np.int64)
         position[order] = np.arange(len(order))
         frames.append(pd.DataFrame({
             "regrouping": number, "example": example_ids, "position": position, "label": labels,
-            "prediction": predicted, "teacher_prediction": teacher,
+            "prediction": predicted, "confidence": confidence, "teacher_prediction": teacher,
         }))
     summary = {
         "mean": float(np.mean(accuracies)),

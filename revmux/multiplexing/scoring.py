@@ -19,6 +19,7 @@ from revmux.multiplexing.train import ADAPTER_FILE, DEV_SELECTED_ADAPTER_FILE, b
 
 METRICS_FILE = layout.METRICS
 PREDICTIONS_FILE = layout.PREDICTIONS
+VALIDATION_PREDICTIONS_FILE = layout.VALIDATION_PREDICTIONS
 
 
 def evaluate_run(config: AdapterConfig, out_dir: Path, teacher_directory: Path, cache_dir: Path, device: str = "cpu") -> dict:
@@ -33,7 +34,7 @@ def evaluate_run(config: AdapterConfig, out_dir: Path, teacher_directory: Path, 
     model, teacher_info = build_model(config, teacher_directory, device)
     model.multiplexer.load_state_dict(torch.load(out_dir / ADAPTER_FILE, weights_only=True, map_location=device))
     model.multiplexer.eval()
-    splits, features, source, hashes, _ = run_features(config, model, teacher_directory, cache_dir, ("eval",))
+    splits, features, source, hashes, _ = run_features(config, model, teacher_directory, cache_dir, ("validation", "eval"))
     summary, predictions = evaluate(
         model, features["eval"], splits["eval"]["idx"].to_numpy(),
         config.eval_regroupings, config.eval_batch_size, config.eval_seed,
@@ -82,8 +83,13 @@ def evaluate_run(config: AdapterConfig, out_dir: Path, teacher_directory: Path, 
         "versions": versions(),
     }
     check_result(metrics, "metrics", out_dir / METRICS_FILE)
-    buffer = predictions.to_csv(index=False).encode()
-    atomic_write_bytes(out_dir / PREDICTIONS_FILE, gzip.compress(buffer, mtime=0))
+    # The validation split's answers (one regrouping): what a model selector is trained on without seeing the
+    # held-out split it is judged on (the caching track).
+    _, validation_predictions = evaluate(
+        model, features["validation"], splits["validation"]["idx"].to_numpy(), 1, config.eval_batch_size, config.eval_seed,
+    )
+    for name, frame in ((VALIDATION_PREDICTIONS_FILE, validation_predictions), (PREDICTIONS_FILE, predictions)):
+        atomic_write_bytes(out_dir / name, gzip.compress(frame.to_csv(index=False).encode(), mtime=0))
     atomic_write_json(out_dir / METRICS_FILE, metrics)
     return metrics
 

@@ -8,6 +8,7 @@ from snakemake.settings.types import DeploymentMethod
 from snakemake.utils import validate
 
 from revmux.workflow import batching as batching_grid
+from revmux.workflow import caching as caching_grid
 from revmux.workflow import multiplexing as revmux_grid
 from revmux.core import layout
 from revmux.core.schemas import schema_path
@@ -18,6 +19,7 @@ validate(config, schema=str(schema_path("config")))
 try:
     revmux_grid.check_config(config)
     batching_grid.check_config(config)
+    caching_grid.check_config(config)
 except revmux_grid.ConfigError as error:
     raise SystemExit(f"Invalid configuration: {error}")
 
@@ -80,6 +82,8 @@ wildcard_constraints:
     workload=r"offline|load[0-9.]+|closed\d+",
     load=r"[0-9.]+",
     system=alternatives(config["batching"]["systems"]),
+    scenario=alternatives(caching_grid.SCENARIOS),
+    pair=alternatives(config["caching"]["pairs"]) if config["caching"]["pairs"] else "$^",
 
 
 PLOT_CATEGORIES = layout.FIGURES  # figure -> report category
@@ -174,3 +178,24 @@ def batching_trace_for(wildcards):
     """closed<C> replays the offline trace; the others have their own."""
     workload = "offline" if wildcards.workload.startswith("closed") else wildcards.workload
     return BATCHING_TRACE.format(backbone=wildcards.backbone, seed=wildcards.seed, workload=workload)
+
+
+# The caching track (workflow/rules/caching/).
+CACHING_SUITE = layout.pattern(layout.CACHING_SUITE)
+
+
+CACHING_PAIR = layout.pattern(layout.CACHING_PAIR)
+
+
+def caching_pair_inputs(wildcards):
+    files = caching_grid.pair_files(config, wildcards.pair)
+    return {role: path for role, path in files.items() if not role.endswith("_run")}
+
+
+def caching_pair_arguments(wildcards):
+    return caching_grid.pair_arguments(config, wildcards.pair)
+
+
+def caching_outputs():
+    """The track's tables (and so every suite run), when it is enabled."""
+    return [f"{TABLES_DIR}/{layout.CACHING_TABLES[0]}"] if caching_grid.enabled(config) else []

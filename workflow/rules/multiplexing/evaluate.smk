@@ -9,6 +9,7 @@ rule evaluate:
     output:
         metrics=f"{RUN_DIR}/{layout.METRICS}",
         predictions=f"{RUN_DIR}/{layout.PREDICTIONS}",
+        validation_predictions=f"{RUN_DIR}/{layout.VALIDATION_PREDICTIONS}",
     params:
         data=data_arguments,
         training=training_arguments,

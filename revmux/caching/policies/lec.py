@@ -1,0 +1,13 @@
+"""LEC, Least Expected Cost (Zhu et al.): keep the queries with the largest frequency x expected cost of
+serving them with the selector in use, so a cheap popular query can give way to a dear rarer one."""
+
+from revmux.caching.policies import POLICIES
+from revmux.caching.policies.base import View, WeightedReplacement
+
+
+@POLICIES.register
+class LeastExpectedCost(WeightedReplacement):
+    name = "lec"
+
+    def weight(self, query: int, view: View) -> float:
+        return float(view.counts[query]) * view.expected_cost(query)

@@ -1,0 +1,282 @@
+"""The caching track's tables: the synthetic suite in the paper's layout, each cell our mean beside the
+published value and their ratio, and the headline ratio LFU+large / LEC+selector two ways (ratio of the
+means, and median of the per-run ratios: the paper does not say which of the two its "up to 50x" is)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from revmux.caching.suites import COST_UNIT, PAPER_CELLS, PUBLISHED, PUBLISHED_SOURCE
+from revmux.core.atomic import atomic_write_svg, atomic_write_text
+from revmux.core.errors import RevmuxError
+
+ROW_KEYS = ["scenario", "alpha", "cost_ratio", "selector_accuracy"]
+RUN_COLUMNS = set(ROW_KEYS) | {"policy", "selector", "column", "seed", "total_cost", "hit_rate"}
+BASELINE, HEADLINE = "LFU+model 1", "LEC+selector"
+DIFFERS = 0.15  # cells further than this from the published value are listed for explanation
+
+
+def read_runs(path: str | Path) -> pd.DataFrame:
+    try:
+        runs = pd.read_csv(path)
+    except (OSError, ValueError, pd.errors.ParserError) as error:
+        raise RevmuxError(f"{path}: unreadable suite result ({error}); rerun `revmux cache-suite`") from None
+    missing = RUN_COLUMNS - set(runs.columns)
+    if missing:
+        raise RevmuxError(f"{path}: not a `revmux cache-suite` result (missing {', '.join(sorted(missing))})")
+    return runs
+
+
+
+def cells(runs: pd.DataFrame) -> pd.DataFrame:
+    """Per row and column: our mean total cost / 1000 over the runs, the published value, ours / published."""
+    table = (runs.groupby(ROW_KEYS + ["column"], sort=False)
+             .agg(runs=("seed", "nunique"), ours=("total_cost", "mean"), hit_rate=("hit_rate", "mean"))
+             .reset_index())
+    table["ours"] /= COST_UNIT
+    spread = pd.DataFrame([{**dict(zip(ROW_KEYS + ["column"], key)), **_mean_ranges(group)}
+                           for key, group in runs.groupby(ROW_KEYS + ["column"], sort=False)["total_cost"]])
+    table = table.merge(spread, on=ROW_KEYS + ["column"])
+    published = []
+    for row in table.itertuples():
+        values = PUBLISHED[row.scenario].get((row.alpha, row.cost_ratio, row.selector_accuracy))
+        labels = [f"{policy.upper()}+{column}" for policy, column in PAPER_CELLS]
+        published.append(values[labels.index(row.column)] if values and row.column in labels else np.nan)
+    table["published"] = published
+    table["ours_over_published"] = table["ours"] / table["published"]
+    return table
+
+
+FEW_SEEDS = 10  # the artifact seeds each run with the clock's second, so its 100 runs hold few distinct seeds
+
+
+def _mean_ranges(costs: pd.Series) -> dict:
+    """How far a mean over these runs can move: the 95% interval of the mean of all of them (bootstrap),
+    and the 5-95% range of the mean of FEW_SEEDS of them (what a table made from few distinct seeds shows)."""
+    values = costs.to_numpy(float) / COST_UNIT
+    random = np.random.default_rng(0)
+    all_runs = random.choice(values, size=(2000, len(values))).mean(axis=1)
+    few = random.choice(values, size=(2000, min(FEW_SEEDS, len(values)))).mean(axis=1)
+    return {"ours_ci95_low": np.quantile(all_runs, 0.025), "ours_ci95_high": np.quantile(all_runs, 0.975),
+            f"mean_of_{FEW_SEEDS}_seeds_p5": np.quantile(few, 0.05), f"mean_of_{FEW_SEEDS}_seeds_p95": np.quantile(few, 0.95)}
+
+
+def headline(runs: pd.DataFrame) -> pd.DataFrame:
+    """LFU+model 1 (always large) over LEC+selector, per row: the ratio of the means, and the median and
+    range of the per-run ratios (both served the same trace in each run)."""
+    rows = []
+    for key, group in runs.groupby(ROW_KEYS, sort=False):
+        pair = group.pivot_table(index="seed", columns="column", values="total_cost")
+        if BASELINE not in pair or HEADLINE not in pair:
+            continue
+        per_run = pair[BASELINE] / pair[HEADLINE]
+        published = PUBLISHED[key[0]].get(tuple(key[1:]))
+        rows.append({**dict(zip(ROW_KEYS, key)), "runs": len(pair),
+                     "ratio_of_means": pair[BASELINE].mean() / pair[HEADLINE].mean(),
+                     "median_of_run_ratios": per_run.median(), "min_run_ratio": per_run.min(),
+                     "max_run_ratio": per_run.max(),
+                     "published_ratio_of_means": published[0] / published[5] if published else np.nan})
+    return pd.DataFrame(rows)
+
+
+def published_twice(table: pd.DataFrame) -> pd.DataFrame:
+    """The offline table states each fixed-model cell twice: the selector's accuracy (0.8 or 1) cannot change
+    what always-large or the cascade cost, so the two published values differ only by the paper's run-to-run
+    randomness, a yardstick for how far a published cell may sit from any mean."""
+    offline = table[(table["scenario"] == "offline") & ~table["column"].str.endswith("selector")]
+    rows = []
+    for (alpha, ratio, column), group in offline.groupby(["alpha", "cost_ratio", "column"], sort=False):
+        values = group.dropna(subset=["published"]).set_index("selector_accuracy")
+        if len(values) == 2:
+            low, high = values["published"].iloc[0], values["published"].iloc[1]
+            rows.append({"alpha": alpha, "cost_ratio": ratio, "column": column, "published_at_0.8": low,
+                         "published_at_1": high, "published_ratio": max(low, high) / min(low, high),
+                         "ours": values["ours"].iloc[0]})
+    return pd.DataFrame(rows)
+
+
+def paper_layout(table: pd.DataFrame, scenario: str) -> pd.DataFrame:
+    """One table per scenario in the paper's layout: each cell 'ours (published, x ratio)'."""
+    part = table[table["scenario"] == scenario]
+
+    def cell(row):
+        if np.isnan(row["published"]):
+            return f"{row['ours']:.2f}"
+        return f"{row['ours']:.2f} ({row['published']:.2f}, x{row['ours_over_published']:.2f})"
+
+    part = part.assign(cell=part.apply(cell, axis=1))
+    wide = part.pivot_table(index=ROW_KEYS[1:], columns="column", values="cell", aggfunc="first", sort=False)
+    order = [f"{policy.upper()}+{column}" for policy, column in PAPER_CELLS]
+    wide = wide[[c for c in order if c in wide] + sorted(c for c in wide if c not in order)]
+    if scenario == "online":
+        wide = wide.droplevel("selector_accuracy")
+    return wide.reset_index()
+
+
+def write_synthetic(runs: pd.DataFrame, tables: Path, plots: Path) -> list[Path]:
+    table, ratios = cells(runs), headline(runs)
+    differing = table[(table["ours_over_published"] - 1).abs() > DIFFERS]
+    text = [f"# Zhu et al.'s synthetic suite, reproduced ({int(table['runs'].min())} seeded runs per cell)", "",
+            f"Each cell: our mean total cost / {COST_UNIT} (the published value, x ours / published). "
+            f"Published: {PUBLISHED_SOURCE}. 'model 1' = always large, 'model 2' = cascade (always small here), "
+            "'selector' = right with the row's accuracy (offline) or learned online with bandit feedback; "
+            "oracle = the best static cache for the trace with a selector that is always right.", ""]
+    for scenario in ("offline", "online"):
+        text += [f"## {scenario}", "", paper_layout(table, scenario).to_markdown(index=False), ""]
+    twice = published_twice(table)
+    text += ["## Cells the paper publishes twice", "",
+             "Always-large (model 1) and the cascade (model 2) do not depend on the selector's accuracy, so the "
+             "offline table gives each of their cells twice (rows 0.8 and 1); the two published values differ by "
+             "the paper's own run-to-run randomness.", "",
+             twice.to_markdown(index=False, floatfmt=".2f") if len(twice) else "none", ""]
+    text += ["## LFU+large / LEC+selector", "", ratios.to_markdown(index=False, floatfmt=".2f"), "",
+             f"## Cells more than {DIFFERS:.0%} from the published value", "",
+             f"With our 95% interval of the mean, and the 5-95% range of a mean over {FEW_SEEDS} distinct seeds "
+             "(the artifact seeds each run with the clock's second, so runs started in the same second repeat a seed).", "",
+             (differing[ROW_KEYS + ["column", "ours", "ours_ci95_low", "ours_ci95_high", "published",
+                                     "ours_over_published", f"mean_of_{FEW_SEEDS}_seeds_p5", f"mean_of_{FEW_SEEDS}_seeds_p95"]]
+              .to_markdown(index=False, floatfmt=".3g") if len(differing) else "none"), ""]
+    written = {tables / "caching-synthetic.csv": table.to_csv(index=False),
+               tables / "caching-synthetic-ratios.csv": ratios.to_csv(index=False),
+               tables / "caching-synthetic.md": "\n".join(text)}
+    for path, content in written.items():
+        atomic_write_text(path, content)
+    figure = plots / "caching-synthetic-ours-vs-published.svg"
+    _ours_vs_published(table, figure)
+    return [*written, figure]
+
+
+def _ours_vs_published(table: pd.DataFrame, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    paired = table.dropna(subset=["published"])
+    figure, axis = plt.subplots(figsize=(5.5, 5))
+    for (scenario, column), group in paired.groupby(["scenario", "column"]):
+        axis.scatter(group["published"], group["ours"], marker="o" if scenario == "offline" else "s",
+                     label=f"{column} ({scenario})", s=22)
+    low, high = paired[["published", "ours"]].min().min() * 0.8, paired[["published", "ours"]].max().max() * 1.25
+    axis.plot([low, high], [low, high], color="grey", linewidth=0.8)
+    for factor in (1 - DIFFERS, 1 + DIFFERS):
+        axis.plot([low, high], [low * factor, high * factor], color="grey", linewidth=0.5, linestyle=":")
+    axis.set(xscale="log", yscale="log", xlabel=f"published total cost / {COST_UNIT}",
+             ylabel=f"ours (mean of seeded runs) / {COST_UNIT}", title="Zhu et al. synthetic suite: ours vs published")
+    axis.legend(fontsize=6, ncol=2)
+    figure.tight_layout()
+    atomic_write_svg(path, figure)
+    plt.close(figure)
+
+
+PAIR_KEYS = ["pair", "scenario", "alpha", "cache_size", "policy", "selector"]
+
+
+def read_pair(folder: Path) -> tuple[pd.DataFrame, dict]:
+    import json
+
+    try:
+        replays = pd.read_csv(Path(folder) / "replays.csv")
+        selector = json.loads((Path(folder) / "selector.json").read_text())
+    except (OSError, ValueError, pd.errors.ParserError) as error:
+        raise RevmuxError(f"{folder}: not a finished `revmux cache-pair` result ({error}); rerun its job") from None
+    return replays.assign(pair=Path(folder).name), selector
+
+
+def pair_summary(replays: pd.DataFrame) -> pd.DataFrame:
+    """Per pair, setting and policy x selector, means over the seeded traces: cost per request in seconds and
+    in FLOPs, each as a ratio of means to LFU + always-large; the hit rate; the served accuracy; the speed-up
+    over serving every request with the large model and no cache (seconds)."""
+    by_unit = replays.pivot_table(index=PAIR_KEYS + ["seed"], columns="unit", values="total_cost").reset_index()
+    seconds = replays[replays["unit"] == "seconds"].set_index(PAIR_KEYS + ["seed"])
+    by_unit = by_unit.join(seconds[["hit_rate", "served_accuracy", "all_large_cost", "requests"]], on=PAIR_KEYS + ["seed"])
+    summary = by_unit.groupby(PAIR_KEYS, sort=False).agg(
+        seeds=("seed", "nunique"), seconds=("seconds", "mean"), flops=("flops", "mean"), hit_rate=("hit_rate", "mean"),
+        served_accuracy=("served_accuracy", "mean"), all_large=("all_large_cost", "mean"), requests=("requests", "mean"),
+    ).reset_index()
+    base = summary[(summary["policy"] == "lfu") & (summary["selector"] == "large")].set_index(PAIR_KEYS[:4])
+    for unit in ("seconds", "flops"):
+        summary[f"{unit}_over_lfu_large"] = summary[unit] / base[unit].reindex(
+            pd.MultiIndex.from_frame(summary[PAIR_KEYS[:4]])).to_numpy()
+    summary["speedup_over_all_large"] = summary["all_large"] / summary["seconds"]
+    summary["ms_per_request"] = 1000 * summary["seconds"] / summary["requests"]
+    return summary.drop(columns=["all_large", "requests"])
+
+
+def write_pairs(folders: list[Path], tables: Path, plots: Path) -> list[Path]:
+    loaded = [read_pair(folder) for folder in folders]
+    summary = pair_summary(pd.concat([replays for replays, _ in loaded], ignore_index=True))
+    text = ["# Caching this harness's own models", "",
+            "Power-law traces over distinct held-out queries; costs from each model's speed profile (seconds and "
+            "counted FLOPs per sample), correctness from its evaluation. Means over seeded traces; ratios are "
+            "ratios of means to LFU + always-large; served accuracy counts a hit as right when the model that "
+            "produced the cached answer was.", ""]
+    written = []
+    for (replays, selector), folder in zip(loaded, folders):
+        pair = Path(folder).name
+        text += [f"## {pair}: small = {selector['small']}, large = {selector['large']}", "",
+                 f"- accuracy on the held-out split: small {selector['small_accuracy']:.3f}, large {selector['large_accuracy']:.3f}",
+                 f"- cost per sample, large / small: {selector['cost_ratio_seconds']:.2f}x in seconds, "
+                 f"{selector['cost_ratio_flops']:.2f}x in FLOPs",
+                 f"- trained selector ({selector['model']}; features: {selector['features']}; fitted on "
+                 f"{selector['validation_examples']} validation examples, threshold {selector['threshold']}): accuracy "
+                 f"{selector['accuracy']:.3f} on {selector['held_out_examples']} held-out examples, against "
+                 f"{selector['always_small_accuracy']:.3f} for always answering 'small is right'; sends "
+                 f"{selector['sent_to_small']:.0%} of queries to the small model", ""]
+        main = summary[(summary["pair"] == pair) & summary.set_index(PAIR_KEYS).index.isin(
+            replays.loc[replays["setting"] == "main"].set_index(PAIR_KEYS).index)]
+        columns = ["scenario", "alpha", "policy", "selector", "ms_per_request", "seconds_over_lfu_large",
+                   "flops_over_lfu_large", "hit_rate", "served_accuracy", "speedup_over_all_large"]
+        text += [main[columns].to_markdown(index=False, floatfmt=".3f"), ""]
+        for figure in ("cost-vs-cache-size", "cost-vs-alpha", "accuracy-vs-speedup"):
+            path = plots / f"caching-{pair}-{figure}.svg"
+            _pair_figure(figure, summary[summary["pair"] == pair], replays, selector, pair, path)
+            written.append(path)
+    for path, content in ((tables / "caching-pairs.md", "\n".join(text)), (tables / "caching-pairs.csv", summary.to_csv(index=False))):
+        atomic_write_text(path, content)
+        written.append(path)
+    return written
+
+
+def _pair_figure(figure: str, summary: pd.DataFrame, replays: pd.DataFrame, selector: dict, pair: str, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    online = summary[summary["scenario"] == "online"]
+    top_alpha = online["alpha"].max()
+    main_size = replays.loc[replays["setting"] == "main", "cache_size"].iloc[0]
+    fig, axis = plt.subplots(figsize=(5.5, 4))
+    if figure == "accuracy-vs-speedup":
+        points = online[(online["alpha"] == top_alpha) & (online["cache_size"] == main_size)]
+        for row in points.itertuples():
+            axis.scatter(row.speedup_over_all_large, 100 * row.served_accuracy, s=20,
+                         marker={"large": "s", "cascade": "^", "classifier": "o"}.get(row.selector, "x"))
+            axis.annotate(f"{row.policy.upper()}+{row.selector}", (row.speedup_over_all_large, 100 * row.served_accuracy),
+                          fontsize=5, xytext=(3, 2), textcoords="offset points")
+        axis.scatter([1, selector["cost_ratio_seconds"]], [100 * selector["large_accuracy"], 100 * selector["small_accuracy"]],
+                     color="black", marker="*", s=60)
+        axis.annotate("large alone", (1, 100 * selector["large_accuracy"]), fontsize=6)
+        axis.annotate("small alone", (selector["cost_ratio_seconds"], 100 * selector["small_accuracy"]), fontsize=6)
+        axis.set(xscale="log", xlabel="speed-up over the large model alone, no cache (measured seconds)",
+                 ylabel="served accuracy %", title=f"{pair}: alpha {top_alpha}, cache {main_size}, online")
+    else:
+        if figure == "cost-vs-cache-size":
+            lines, x, label = online[online["alpha"] == top_alpha], "cache_size", "cache size (answers)"
+            title = f"{pair}: alpha {top_alpha}, online"
+        else:
+            lines, x, label = online[online["cache_size"] == main_size], "alpha", "alpha (smaller: more skewed)"
+            title = f"{pair}: cache {main_size}, online"
+        for policy, group in lines[lines["selector"] == "classifier"].groupby("policy"):
+            axis.plot(group[x], group["seconds"], marker="o", label=f"{policy.upper()}+trained selector")
+        base = lines[(lines["policy"] == "lfu") & (lines["selector"] == "large")]
+        axis.plot(base[x], base["seconds"], color="grey", linestyle="--", label="LFU+large")
+        axis.set(xlabel=label, ylabel="total cost (s, mean over seeded traces)", title=title)
+        axis.legend(fontsize=6)
+    fig.tight_layout()
+    atomic_write_svg(path, fig)
+    plt.close(fig)
