@@ -286,13 +286,19 @@ def test_a_model_pair_gives_per_query_correctness_costs_a_trained_selector_and_r
         assert (tmp_path / f"caching-pair-{figure}.svg").stat().st_size > 0
 
 
-def test_a_pair_refuses_a_profile_marked_invalid_and_writes_nothing(tmp_path, capsys):
-    answers = {name: (np.array([0, 1, 0, 1]), np.array([0, 1, 1, 1]), np.array([0.9, 0.8, 0.6, 0.7]))
+def test_a_pair_timed_by_a_profile_marked_invalid_says_so_in_its_result_and_report(tmp_path, capsys):
+    answers = {name: (np.array([0, 1, 0, 1] * 10), np.array([0, 1, 1, 1] * 10), np.linspace(0.55, 0.95, 40))
                for name in ("predictions.csv.gz", "predictions-validation.csv.gz")}
     small_speed = _fake_run(tmp_path / "small", "revmux", answers, 0.001, 2e9, "multiplexed", valid=False)
     large_speed = _fake_run(tmp_path / "large", "identity", answers, 0.004, 8e9, "teacher")
     out = tmp_path / "pair"
     assert main(["cache-pair", "--small-run", str(tmp_path / "small"), "--small-speed", str(small_speed),
-                 "--large-run", str(tmp_path / "large"), "--large-speed", str(large_speed), "--out", str(out)]) == 2
-    assert "marked invalid (noisy)" in capsys.readouterr().err
-    assert not out.exists()
+                 "--large-run", str(tmp_path / "large"), "--large-speed", str(large_speed), "--queries", "20",
+                 "--requests", "200", "--seeds", "1", "--no-progress", "--out", str(out)]) == 0
+    assert "timing profile marked invalid" in capsys.readouterr().out
+    import json
+
+    selector = json.loads((out / "selector.json").read_text())
+    assert selector["timing_profiles_valid"] is False and "noisy" in selector["invalid_timing_profiles"][0]
+    assert main(["cache-report", "--pairs", str(out), "--tables", str(tmp_path), "--plots", str(tmp_path)]) == 0
+    assert "marked INVALID" in (tmp_path / "caching-pairs.md").read_text()

@@ -72,6 +72,14 @@ def test_the_default_run_has_one_caching_suite_job_per_table_and_its_report():
             "--large-speed results/speed/minilm-l6/revmux-n4-p3-b32-len64.json") in commands
 
 
+def test_the_second_caching_pair_reads_both_teachers_each_timed_beside_revmux():
+    commands = snakemake("-n", "--forceall", "-p", "--configfile", "config/caching-pairs.yaml").stdout
+    assert ("cache-pair --small-run results/rt-polarity/minilm-l6/identity-n1-p3-s0 --small-speed "
+            "results/speed/minilm-l6/revmux-n2-p3-b32-len64.json --large-run results/rt-polarity/smollm2-135m/identity-n1-p15-s0 "
+            "--large-speed results/speed/smollm2-135m/revmux-n2-p15-b32-len64.json") in commands
+    assert "teacher --task rt-polarity --backbone smollm2-135m" in commands and "--mode head" in commands
+
+
 @pytest.mark.parametrize("pair, message", [
     ({"small": "minilm-l6/revmux4", "large": "minilm-l6/teacher"}, "is not <backbone>/teacher or <backbone>/<method>-n<N>"),
     ({"small": "bert/revmux-n4", "large": "minilm-l6/teacher"}, "backbone 'bert' is not trained by this configuration"),

@@ -220,7 +220,9 @@ def write_pairs(folders: list[Path], tables: Path, plots: Path) -> list[Path]:
         text += [f"## {pair}: small = {selector['small']}, large = {selector['large']}", "",
                  f"- accuracy on the held-out split: small {selector['small_accuracy']:.3f}, large {selector['large_accuracy']:.3f}",
                  f"- cost per sample, large / small: {selector['cost_ratio_seconds']:.2f}x in seconds, "
-                 f"{selector['cost_ratio_flops']:.2f}x in FLOPs",
+                 f"{selector['cost_ratio_flops']:.2f}x in FLOPs"
+                 + ("" if selector.get("timing_profiles_valid", True) else
+                    " (seconds from a timing profile marked INVALID: " + "; ".join(selector["invalid_timing_profiles"]) + ")"),
                  f"- trained selector ({selector['model']}; features: {selector['features']}; fitted on "
                  f"{selector['validation_examples']} validation examples, threshold {selector['threshold']}): accuracy "
                  f"{selector['accuracy']:.3f} on {selector['held_out_examples']} held-out examples, against "

@@ -44,7 +44,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from revmux.caching.pairs import model_of, per_query, replay_pair, train_selector
+    from revmux.caching.pairs import model_of, per_query, replay_pair, timing, train_selector
     from revmux.caching.simulate import Setup, check_setup
     from revmux.core.atomic import atomic_directory, atomic_write_json
     from revmux.core.errors import RevmuxError
@@ -65,7 +65,9 @@ def run(args: argparse.Namespace) -> int:
     small_first, summary = train_selector(validation, held_out, args.selector_threshold)
     held_out = held_out.assign(small_first=small_first.astype(int))
     replays = replay_pair(held_out, grid, args.progress)
+    invalid = [f"{model.speed}: {timing(model)['invalid_reasons']}" for model in (small, large) if not timing(model)["valid"]]
     summary.update(small=small.label, large=large.label, small_speed=str(small.speed), large_speed=str(large.speed),
+                   timing_profiles_valid=not invalid, invalid_timing_profiles=invalid,
                    small_accuracy=float(held_out["small_correct"].mean()),
                    large_accuracy=float(held_out["large_correct"].mean()),
                    cost_ratio_seconds=float(held_out["cost_large_s"].iloc[0] / held_out["cost_small_s"].iloc[0]),
@@ -74,6 +76,8 @@ def run(args: argparse.Namespace) -> int:
         held_out.to_csv(scratch / "per-query.csv", index=False)
         replays.to_csv(scratch / "replays.csv", index=False)
         atomic_write_json(scratch / "selector.json", summary)
+    for line in invalid:
+        print(f"warning: timing profile marked invalid, its seconds are used and marked so: {line}")
     print(f"selector accuracy {summary['accuracy']:.3f} (always-small {summary['always_small_accuracy']:.3f}); "
           f"{len(replays)} replays -> {args.out}")
     return 0
