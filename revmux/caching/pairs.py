@@ -112,17 +112,23 @@ def train_selector(validation: pd.DataFrame, held_out: pd.DataFrame, threshold: 
         raise RevmuxError("the small model is right on every validation example (or on none): nothing to learn a "
                           "selector from; use a larger validation split")
     classes = int(max(validation["small_prediction"].max(), held_out["small_prediction"].max())) + 1
-    classifier = LogisticRegression().fit(_features(validation, classes), labels)
+    # Balanced classes: the small model is usually right, and an unweighted fit learns to say so for every
+    # query, which routes nothing to the large model; weighting the rarer "wrong" answers makes it a router.
+    classifier = LogisticRegression(class_weight="balanced").fit(_features(validation, classes), labels)
     probability = classifier.predict_proba(_features(held_out, classes))[:, 1]
     small_first = probability >= threshold
     truth = held_out["small_correct"].to_numpy().astype(bool)
     summary = {
         "features": "small model's confidence and answered class",
-        "model": "sklearn LogisticRegression (default settings)",
+        "model": "sklearn LogisticRegression, classes weighted to balance",
         "threshold": threshold,
         "validation_examples": len(validation), "held_out_examples": len(held_out),
         "accuracy": float((small_first == truth).mean()),
         "always_small_accuracy": float(truth.mean()),  # the trivial selector's: the small model's accuracy
+        # the mean of its recall on queries the small model gets right and on those it gets wrong: 0.5 for any
+        # selector that ignores the query, however skewed the classes
+        "balanced_accuracy": float((small_first[truth].mean() if truth.any() else 0.0) / 2
+                                   + ((~small_first[~truth]).mean() if (~truth).any() else 0.0) / 2),
         "sent_to_small": float(small_first.mean()),
         "precision_small": float(truth[small_first].mean()) if small_first.any() else None,
     }
@@ -165,8 +171,11 @@ def replay_pair(table: pd.DataFrame, grid: ReplayGrid, progress: bool = True) ->
             for alpha, cache_size, scenario, setting in settings:
                 trace = power_law_trace(per_query_costs[["query", "cost_small", "cost_large", "small_correct",
                                                          "large_correct", "small_first"]], grid.requests, alpha, seed)
-                policies = [p for p in grid.policies if not (p == "lru" and scenario == "offline")]
+                policies = [p for p in grid.policies if p != "oracle" and not (p == "lru" and scenario == "offline")]
                 result = replay(trace, policies, list(grid.selectors), scenario, cache_size, seed=seed)
+                if "oracle" in grid.policies:  # the bound: the best static cache with a selector that is always right
+                    bound = replay(trace, ["oracle"], ["simulated"], scenario, cache_size, 1.0, seed)
+                    result = pd.concat([result, bound[bound["policy"] == "oracle"]], ignore_index=True)
                 # What serving every request with the large model, no cache, costs: the speed-up's reference.
                 rows.append(result.assign(unit=unit, alpha=alpha, seed=seed, setting=setting,
                                           all_large_cost=trace.cost_large.sum()))

@@ -225,8 +225,9 @@ def write_pairs(folders: list[Path], tables: Path, plots: Path) -> list[Path]:
                     " (seconds from a timing profile marked INVALID: " + "; ".join(selector["invalid_timing_profiles"]) + ")"),
                  f"- trained selector ({selector['model']}; features: {selector['features']}; fitted on "
                  f"{selector['validation_examples']} validation examples, threshold {selector['threshold']}): accuracy "
-                 f"{selector['accuracy']:.3f} on {selector['held_out_examples']} held-out examples, against "
-                 f"{selector['always_small_accuracy']:.3f} for always answering 'small is right'; sends "
+                 f"{selector['accuracy']:.3f} on {selector['held_out_examples']} held-out examples (balanced "
+                 f"{selector['balanced_accuracy']:.3f}), against {selector['always_small_accuracy']:.3f} (balanced 0.5) "
+                 "for always answering 'small is right'; sends "
                  f"{selector['sent_to_small']:.0%} of queries to the small model", ""]
         main = summary[(summary["pair"] == pair) & summary.set_index(PAIR_KEYS).index.isin(
             replays.loc[replays["setting"] == "main"].set_index(PAIR_KEYS).index)]
