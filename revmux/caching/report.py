@@ -256,15 +256,16 @@ def _pair_figure(figure: str, summary: pd.DataFrame, replays: pd.DataFrame, sele
     fig, axis = plt.subplots(figsize=(5.5, 4))
     if figure == "accuracy-vs-speedup":
         points = online[(online["alpha"] == top_alpha) & (online["cache_size"] == main_size)]
-        for row in points.itertuples():
-            axis.scatter(row.speedup_over_all_large, 100 * row.served_accuracy, s=20,
-                         marker={"large": "s", "cascade": "^", "classifier": "o"}.get(row.selector, "x"))
-            axis.annotate(f"{row.policy.upper()}+{row.selector}", (row.speedup_over_all_large, 100 * row.served_accuracy),
-                          fontsize=5, xytext=(3, 2), textcoords="offset points")
+        colours = {policy: f"C{index}" for index, policy in enumerate(sorted(points["policy"].unique()))}
+        for row in points.itertuples():  # colour: cache policy; marker: selector
+            axis.scatter(row.speedup_over_all_large, 100 * row.served_accuracy, s=24, color=colours[row.policy],
+                         marker={"large": "s", "cascade": "^", "classifier": "o"}.get(row.selector, "x"),
+                         label=f"{row.policy.upper()}+{row.selector}")
         axis.scatter([1, selector["cost_ratio_seconds"]], [100 * selector["large_accuracy"], 100 * selector["small_accuracy"]],
                      color="black", marker="*", s=60)
         axis.annotate("large alone", (1, 100 * selector["large_accuracy"]), fontsize=6)
         axis.annotate("small alone", (selector["cost_ratio_seconds"], 100 * selector["small_accuracy"]), fontsize=6)
+        axis.legend(fontsize=5, ncol=2)
         axis.set(xscale="log", xlabel="speed-up over the large model alone, no cache (measured seconds)",
                  ylabel="served accuracy %", title=f"{pair}: alpha {top_alpha}, cache {main_size}, online")
     else:
