@@ -154,7 +154,7 @@ def replay_pair(table: pd.DataFrame, grid: ReplayGrid, progress: bool = True) ->
     """Every policy x selector on the grid's traces, costed in seconds and in FLOPs: one row per run."""
     from tqdm import tqdm
 
-    from revmux.caching.replay import replay
+    from revmux.caching.replay import replay, setups_for
     from revmux.caching.traces import power_law_trace
 
     if grid.queries > len(table):
@@ -172,10 +172,10 @@ def replay_pair(table: pd.DataFrame, grid: ReplayGrid, progress: bool = True) ->
                 trace = power_law_trace(per_query_costs[["query", "cost_small", "cost_large", "small_correct",
                                                          "large_correct", "small_first"]], grid.requests, alpha, seed)
                 policies = [p for p in grid.policies if p != "oracle" and not (p == "lru" and scenario == "offline")]
-                result = replay(trace, policies, list(grid.selectors), scenario, cache_size, seed=seed)
+                setups = setups_for(trace, policies, list(grid.selectors), scenario, cache_size)
                 if "oracle" in grid.policies:  # the bound: the best static cache with a selector that is always right
-                    bound = replay(trace, ["oracle"], ["simulated"], scenario, cache_size, 1.0, seed)
-                    result = pd.concat([result, bound[bound["policy"] == "oracle"]], ignore_index=True)
+                    setups += setups_for(trace, ["oracle"], ["simulated"], scenario, cache_size, 1.0)
+                result = replay(trace, setups, seed)
                 # What serving every request with the large model, no cache, costs: the speed-up's reference.
                 rows.append(result.assign(unit=unit, alpha=alpha, seed=seed, setting=setting,
                                           all_large_cost=trace.cost_large.sum()))

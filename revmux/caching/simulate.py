@@ -143,7 +143,7 @@ def simulate(trace: Trace, setup: Setup, seed: int = 0) -> Outcome:
                        int((routes == LARGE).sum()) + _large_after_cascade(trace, requests, routes),
                        int(np.isin(routes, (CASCADE, SMALL)).sum()), float(correct.sum()))
 
-    return _replay(trace, static_cache, policy, selector, random, route_cost, route_correct, cached_correct)
+    return _replay(trace, static_cache, policy, selector, random, route_cost, route_correct, cached_correct, known, counts)
 
 
 def _large_after_cascade(trace: Trace, requests: np.ndarray, routes: np.ndarray) -> int:
@@ -151,12 +151,14 @@ def _large_after_cascade(trace: Trace, requests: np.ndarray, routes: np.ndarray)
     return int(((routes == CASCADE) & (trace.small_correct[requests] == 0)).sum())
 
 
-def _replay(trace, static_cache, policy, selector, random, route_cost, route_correct, cached_correct) -> Outcome:
-    """Request by request: the online scenario, and any scenario with a selector that learns."""
+def _replay(trace, static_cache, policy, selector, random, route_cost, route_correct, cached_correct, known,
+            counts) -> Outcome:
+    """Request by request: the online scenario, and any scenario with a selector that learns. `known` and
+    `counts` are the whole trace's (what a static cache was filled from); online, counts start at zero."""
     online = not static_cache
     estimates = Estimates(trace.queries)
-    known = truth(trace)
-    counts = np.zeros(trace.queries, int) if online else np.bincount(trace.query, minlength=trace.queries)
+    if online:
+        counts = np.zeros(trace.queries, int)
     view = View(counts, lambda query: selector.expected_cost(query, estimates.means if online else known), trace.size)
     # Python lists: the loop reads one element at a time, which numpy arrays make slow.
     cost_small, cost_large, cost_cascade = trace.cost_small.tolist(), trace.cost_large.tolist(), trace.cost_cascade.tolist()

@@ -34,12 +34,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from revmux.caching.replay import replay
+    from revmux.caching.replay import replay, setups_for
     from revmux.caching.traces import read_trace
     from revmux.core.atomic import atomic_write_text
 
     trace = read_trace(args.trace)
-    table = replay(trace, args.policy, args.selector, args.scenario, args.cache_size, args.selector_accuracy, args.seed)
+    setups = setups_for(trace, args.policy, args.selector, args.scenario, args.cache_size, args.selector_accuracy)
+    table = replay(trace, setups, args.seed)
     atomic_write_text(args.out, table.to_csv(index=False))
     print(table.to_markdown(index=False, floatfmt=".4g"))
     return 0
