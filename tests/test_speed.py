@@ -202,7 +202,8 @@ def test_profile_command_writes_a_valid_file(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("arguments, message", [
-    (["--method", "teacher", "--n", "2"], "compares a multiplexing method with the teacher"),
+    (["--method", "teacher", "--n", "2"], "speed compares a method with the teacher: pick a multiplexer"),
+    (["--method", "identity+bfloat16", "--n", "1"], "quantization bfloat16 runs on cuda only, not on cpu: use int8"),
     (["--method", "revmux", "--n", "3"], "not a multiple of N = 3"),
     (["--method", "revmux", "--n", "2", "-p", "9"], "prefill layers must be in"),
     (["--method", "revmux", "--n", "2", "--device", "cuda:7"], "no CUDA GPU is visible"),

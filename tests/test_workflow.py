@@ -28,18 +28,27 @@ def test_lint_has_nothing_to_say():
     assert "Congratulations, your workflow is in a good condition!" in result.stdout + result.stderr
 
 
-@pytest.mark.parametrize(("configfile", "trainings", "profiles"), [
-    (None, 9, 8),                  # rt-polarity x minilm x (teacher + 4 methods x N in {2,4}); 4 methods x 2 N timed
-    ("config/glue-cpu.yaml", 18, 4),  # 3 tasks x 2 backbones x (teacher + 2 methods x N=2); 2 backbones x 2 methods
-    ("config/paper.yaml", 500, 80),   # 4 tasks x 5 backbones x (teacher + 4 methods x 2 N x 3 seeds); x 2 batch sizes
+@pytest.mark.parametrize(("configfile", "trainings", "truncations", "evaluations", "profiles"), [
+    # rt-polarity x minilm x (teacher + 4 methods x N in {2,4}) trained; truncation matched to each N; the int8
+    # teacher evaluated without training; 4 methods x 2 N + 2 truncations + the int8 teacher timed
+    (None, 9, 2, 12, 11),
+    # the same, and every trained model also on int8 (10 more evaluations), timed at batch 1, 8, 32 and 128
+    # (multiplexers at 8, 32 and 128: 16 x 3 + 5 x 4)
+    ("config/alternatives.yaml", 9, 2, 22, 68),
+    ("config/glue-cpu.yaml", 18, 0, 18, 4),  # 3 tasks x 2 backbones x (teacher + 2 methods x N=2); 2 backbones x 2 methods
+    ("config/paper.yaml", 500, 0, 500, 80),   # 4 tasks x 5 backbones x (teacher + 4 methods x 2 N x 3 seeds); x 2 batch sizes
 ])
-def test_every_shipped_configuration_dry_runs_with_its_full_grid(configfile, trainings, profiles):
+def test_every_shipped_configuration_dry_runs_with_its_full_grid(configfile, trainings, truncations, evaluations, profiles):
     args = ["-n", "--forceall", "--quiet", "rules"] + (["--configfile", configfile] if configfile else [])
     result = snakemake(*args)
     assert result.returncode == 0, result.stdout + result.stderr
     assert job_count(result.stdout, "train") == trainings
-    assert job_count(result.stdout, "evaluate") == trainings
+    assert job_count(result.stdout, "evaluate") == evaluations
     assert job_count(result.stdout, "speed") == profiles
+    if truncations:
+        assert job_count(result.stdout, "truncation") == truncations
+    else:
+        assert "truncation" not in result.stdout
 
 
 def test_the_batching_configuration_serves_every_system_on_every_workload():
@@ -143,7 +152,10 @@ def test_t5_is_timed_with_its_teachers_soft_prompt_and_others_without():
     ("compose_sizes=[5]", "config key compose_sizes: method .* choose an N that divides 384"),
     ('backbones={"minilm-l6": {"prefill_layers": [6]}}', r"config key backbones.minilm-l6.prefill_layers: P = 6 is outside \[0, 6\)"),
     ("methods=[datamux]", "config key methods: unknown method 'datamux'"),
-    ('speed={"batch_sizes": [30]}', "config key speed.batch_sizes: batch size 30 is not a multiple of N = 4"),
+    ('speed={"batch_sizes": [30]}', "config key speed.batch_sizes: no batch size is a multiple of N = 4"),
+    ('truncation={"depths": [9]}', r"config key truncation.depths: depth 9 is outside \[1, 6\] for minilm-l6"),
+    ("methods=[identity+int4]", "config key methods: unknown quantization 'int4' in method 'identity\\+int4'"),
+    ("dtype=int8", "config key dtype: int8 is a post-training quantization"),
     ('speed={"shapes": {"t5-huge": {"prefill_layers": [1]}}}', "config key speed.shapes: unknown backbone"),
     ('data={"glue_dir": "/nonexistent", "source": "local"}', "config key data.glue_dir: GLUE task .* not found under /nonexistent"),
 ])

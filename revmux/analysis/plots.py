@@ -16,14 +16,30 @@ from matplotlib.figure import Figure  # no pyplot: no global figure registry, no
 
 from revmux.core.atomic import atomic_write_svg  # noqa: E402
 from revmux.core.layout import FIGURES  # noqa: E402
-from revmux.analysis.tables import HARDWARE_KEYS, METHOD_ORDER  # noqa: E402
+from revmux.analysis.tables import HARDWARE_KEYS, METHOD_ORDER, method_label, pareto_front  # noqa: E402
 
-COLORS = {"identity": "black", "adapter": "tab:orange", "ora": "tab:green", "hadamard": "tab:purple", "revmux": "tab:blue"}
+COLORS = {"identity": "black", "adapter": "tab:orange", "ora": "tab:green", "hadamard": "tab:purple", "revmux": "tab:blue",
+          "truncate": "tab:red"}
 MARKERS = {2: "o", 3: "v", 4: "s", 8: "D"}
 
 
 def figure_paths(out: Path, backbone: str) -> dict[str, Path]:
     return {name: out / f"{backbone}-{name}.svg" for name in FIGURES}
+
+
+def _color(method: str) -> str:
+    return COLORS.get(method.split("+")[0], "grey")
+
+
+def _marker(method: str, n: int) -> str:
+    base, _, scheme = method.partition("+")
+    if scheme:
+        return "X"  # a quantized backbone
+    if base == "identity":
+        return "*"
+    if base == "truncate":
+        return "d"
+    return MARKERS.get(n, "o")
 
 
 def _methods(frame: pd.DataFrame) -> list[str]:
@@ -41,7 +57,7 @@ def _message(axes, text: str) -> None:
 def accuracy_vs_speedup(summary: pd.DataFrame, backbone: str):
     rows = summary[summary.backbone == backbone]
     tasks = list(dict.fromkeys(rows["task"]))
-    figure = Figure(figsize=(max(8.0, 5.5 * len(tasks)), 5.5))
+    figure = Figure(figsize=(max(9.0, 5.5 * len(tasks)), 7.5))
     axes_row = figure.subplots(1, len(tasks), squeeze=False)
     for axes, task in zip(axes_row[0], tasks):
         here = rows[rows.task == task]
@@ -61,21 +77,25 @@ def accuracy_vs_speedup(summary: pd.DataFrame, backbone: str):
                 error = [[(row["accuracy_mean"] - row["accuracy_ci_low"]) * 100],
                          [(row["accuracy_ci_high"] - row["accuracy_mean"]) * 100]]
                 invalid = row.get("profile_valid") is not None and pd.notna(row["profile_valid"]) and not row["profile_valid"]
-                label = "teacher (identity)" if method == "identity" else f"{method} N={row['n']}"
-                axes.errorbar(row["speedup"], row["accuracy_mean"] * 100, yerr=error, color=COLORS.get(method, "grey"),
-                              marker="*" if method == "identity" else MARKERS.get(row["n"], "o"), markersize=8, capsize=3,
+                axes.errorbar(row["speedup"], row["accuracy_mean"] * 100, yerr=error, color=_color(method),
+                              marker=_marker(method, row["n"]), markersize=8, capsize=3,
                               linestyle="none", markerfacecolor="none" if invalid else None,
-                              label=label + (" (timing invalid)" if invalid else ""))
+                              label=method_label(row) + (" (timing invalid)" if invalid else ""))
+        timed = here[here["speedup"].notna()]
+        if len(timed) > 1:
+            front = timed[pareto_front(timed["speedup"].to_numpy(), timed["accuracy_mean"].to_numpy())].sort_values("speedup")
+            axes.plot(front["speedup"], front["accuracy_mean"] * 100, color="grey", linewidth=2, alpha=0.5, zorder=0,
+                      drawstyle="steps-pre", label="Pareto front (no option both faster and more accurate)")
         axes.set_title(task)
-        axes.set_xlabel("measured speedup over the teacher (x)")
+        axes.set_xlabel("measured throughput over the teacher's (speed-up, x)")
         axes.set_ylabel("accuracy (%), 95% bootstrap interval")
         axes.grid(alpha=0.3)
         if not here["speedup"].notna().any():
             axes.text(0.5, 0.02, "no timing profile found: speedup not measured", transform=axes.transAxes, ha="center")
     handles, labels = axes_row[0][0].get_legend_handles_labels()
     unique = dict(zip(labels, handles))
-    figure.suptitle(f"{backbone}: accuracy against measured speedup")
-    figure.tight_layout(rect=(0, 0.14, 1, 1))
+    figure.suptitle(f"{backbone}: accuracy against measured speed-up, multiplexing and its alternatives")
+    figure.tight_layout(rect=(0, 0.22, 1, 1))
     figure.legend(unique.values(), unique.keys(), loc="lower center", ncol=min(len(unique), 3), fontsize=8)
     return figure
 
@@ -120,7 +140,7 @@ def speedup_vs_n(profiles: pd.DataFrame, backbone: str):
             axes.plot(ns, (a + b) / (a + b / ns), color="grey", linestyle="--", label=f"ceiling (a+b)/(a+b/N), P={p}, {setting}")
         for method in _methods(group):
             points = group[group.method == method].sort_values("n")
-            _points(axes, points, "n", "speedup", COLORS.get(method, "grey"), f"{method} ({setting})")
+            _points(axes, points, "n", "speedup", _color(method), f"{method} ({setting})")
     axes.axhline(1.0, color="black", linewidth=0.8)
     axes.set_xlabel("N (instances per composite)")
     axes.set_ylabel("measured speedup over the teacher (x)")
@@ -144,7 +164,7 @@ def memory_energy_vs_n(profiles: pd.DataFrame, backbone: str):
         setting = f"{_setting_title(group)}, batch {keys[-1]}"
         for method in _methods(group):
             points = group[group.method == method].sort_values("n")
-            color = COLORS.get(method, "grey")
+            color = _color(method)
             if points["multiplexed_peak_memory_bytes"].notna().any():
                 _points(memory_axes, points, "n", "multiplexed_peak_memory_bytes", color, f"{method} ({setting})", 1e-6)
             if points["multiplexed_energy_per_sample_j"].notna().any():
@@ -186,9 +206,9 @@ def agreement(summary: pd.DataFrame, backbone: str):
     if rows.empty:
         _message(axes, "no multiplexed runs for this backbone")
         return figure
-    labels = [f"{r.task}\n{r.method} N={r.n}" for r in rows.itertuples()]
+    labels = [f"{row['task']}\n{method_label(row)}" for _, row in rows.iterrows()]
     axes.bar(range(len(rows)), rows["agreement_with_teacher"] * 100,
-             color=[COLORS.get(m, "grey") for m in rows["method"]])
+             color=[_color(m) for m in rows["method"]])
     axes.set_xticks(range(len(rows)), labels, fontsize=8)
     axes.set_ylabel("predictions equal to the teacher's (%)")
     axes.set_ylim(0, 100)

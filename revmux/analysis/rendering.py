@@ -15,9 +15,20 @@ from revmux.core.provenance import git_commit
 from revmux.core.layout import SUMMARY_TABLE_ID
 from revmux.analysis.results import Results, collect
 from revmux.analysis.tables import (
-    at_setting, choose_profile_setting, correctness, display_summary, paper_layout, profiles_table, run_row, runs_table,
-    setting_label, summary_table,
+    at_setting, batch_sweep_table, choose_profile_setting, correctness, display_equal_speedup, display_summary,
+    equal_speedup_table, paper_layout, per_example_correct, profiles_table, run_row, runs_table, setting_label,
+    summary_table,
 )
+
+EQUAL_SPEEDUP_NOTE = (
+    "Every timed option beside the RevMUX configuration whose measured speed-up (same setting) is closest; "
+    "difference = option minus RevMUX accuracy, paired on the same held-out examples (each example's accuracy "
+    "over seeds and regroupings), 95% percentile bootstrap over examples. The speed-ups are side by side: "
+    "where they differ, so does the cost."
+)
+BATCH_SWEEP_NOTE = ("Samples/s per batch size (the method's speed-up over the teacher at that batch in brackets; – "
+                    "where the batch does not fill the composites of N). Where the teacher's samples/s stop rising, "
+                    "plain batching has saturated the device.")
 
 BOOTSTRAP_NOTE = (
     "95% intervals: percentile bootstrap over evaluation examples (2,000 resamples by default); each example keeps "
@@ -65,7 +76,9 @@ def build_tables(results: Results, choice: dict | None = None, resamples: int = 
     except ValueError as error:
         raise RevmuxError(str(error)) from None
     summary = summary_table(matrices, at_setting(profiles, setting), resamples) if matrices else pd.DataFrame()
-    return {"runs": runs_table(rows), "profiles": profiles, "summary": summary, "setting": setting}
+    equal = equal_speedup_table(summary, per_example_correct(matrices), resamples=resamples) if matrices else pd.DataFrame()
+    return {"runs": runs_table(rows), "profiles": profiles, "summary": summary, "setting": setting,
+            "equal_speedup": equal, "batch_sweep": batch_sweep_table(profiles)}
 
 
 def _setting_note(tables: dict) -> str:
@@ -94,6 +107,11 @@ def markdown(tables: dict) -> str:
         parts += [f"## {backbone}: accuracy % (mean ± sd over seeds and regroupings)", "",
                   paper_layout(summary, backbone).to_markdown(), ""]
     parts += ["## Summary", "", display_summary(summary).to_markdown(index=False), ""]
+    if not tables["equal_speedup"].empty:
+        parts += ["## At equal measured speed-up: accuracy difference to RevMUX", "", EQUAL_SPEEDUP_NOTE, "",
+                  display_equal_speedup(tables["equal_speedup"]).to_markdown(index=False), ""]
+    if not tables["batch_sweep"].empty:
+        parts += ["## Batching headroom", "", BATCH_SWEEP_NOTE, "", tables["batch_sweep"].to_markdown(index=False), ""]
     return "\n".join(parts)
 
 
@@ -114,6 +132,13 @@ def html_page(tables: dict, origin: dict) -> str:
     sections = [f"<p>{html.escape(_setting_note(tables))}</p>",
                 "<h2>Summary</h2>",
                 display_summary(summary).to_html(index=False, table_id=SUMMARY_TABLE_ID, border=0, classes="revmux")]
+    if not tables["equal_speedup"].empty:
+        sections += ["<h2>At equal measured speed-up: accuracy difference to RevMUX</h2>",
+                     f"<p>{html.escape(EQUAL_SPEEDUP_NOTE)}</p>",
+                     display_equal_speedup(tables["equal_speedup"]).to_html(index=False, border=0, classes="revmux")]
+    if not tables["batch_sweep"].empty:
+        sections += ["<h2>Batching headroom</h2>", f"<p>{html.escape(BATCH_SWEEP_NOTE)}</p>",
+                     tables["batch_sweep"].to_html(index=False, border=0, classes="revmux")]
     for backbone in dict.fromkeys(summary["backbone"]):
         sections += [f"<h2>{html.escape(backbone)}: accuracy % in the paper's layout</h2>",
                      paper_layout(summary, backbone).to_html(border=0, classes="revmux")]
@@ -152,6 +177,7 @@ def write_tables(metrics: list[Path], profiles: list[Path], out: Path, choice: d
         "runs.csv": tables["runs"].to_csv(index=False),
         "speed.csv": tables["profiles"].to_csv(index=False),
         "summary.csv": tables["summary"].to_csv(index=False),
+        "equal-speedup.csv": tables["equal_speedup"].to_csv(index=False),
         "summary.md": markdown(tables),
         "summary.tex": latex(tables),
         "summary.html": html_page(tables, origin),

@@ -70,6 +70,8 @@ def run_row(metrics: dict, predictions: pd.DataFrame) -> dict:
         "agreement_with_teacher": float(agrees.mean()),
         "paper_style_dev_selected_accuracy": metrics.get("paper_style_dev_selected", {}).get("accuracy"),
         "trainable_parameters": metrics["trainable_parameters"],
+        "quantization": metrics.get("quantization"),
+        "depth": (metrics.get("truncation") or {}).get("depth"),
         "train_s": timings.get("train_s"), "evaluate_s": timings.get("evaluate_s"),
         "teacher_mode": metrics.get("teacher_mode"), "data_source": metrics["data_source"],
         # Runs from before the option existed used max(cos, 0).
@@ -105,6 +107,7 @@ def profile_row(profile: dict) -> dict:
         "share_of_ceiling": profile["speedup"]["fraction_of_ceiling"], "speedup_round_cv": profile["speedup"]["per_round"]["cv"],
         "flop_ratio": profile["flops_per_sample"]["ratio"],
         "valid": profile["validity"]["valid"], "invalid_reasons": "; ".join(profile["validity"]["reasons"]),
+        "depth": (profile.get("method_path") or {}).get("depth"),
         "random_init": profile["backbone"]["random_init"],
         "hardware": environment["gpu"]["name"] if environment["gpu"] else environment["host"]["cpu"],
     }
@@ -232,6 +235,7 @@ def summary_table(runs: list[tuple[dict, np.ndarray, np.ndarray, np.ndarray]], p
             "teacher_accuracy": float(teacher_correct.mean()),
             "delta_vs_teacher": float(delta.mean()), "delta_ci_low": delta_low, "delta_ci_high": delta_high,
             "agreement_with_teacher": float(np.vstack([m[3] for m in members]).mean()),
+            "quantization": first.get("quantization"), "depth": first.get("depth"),
             **_speed_columns(profiles, key[1], key[2], key[3], key[4]),
             **{f"timed_{k}": v for k, v in timed.items()},
             "random_init": first["random_init"], "backbone_provenance": first["backbone_provenance"],
@@ -241,9 +245,106 @@ def summary_table(runs: list[tuple[dict, np.ndarray, np.ndarray, np.ndarray]], p
 
 def _ordered(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     rank = {method: index for index, method in enumerate(METHOD_ORDER)}
-    frame = frame.assign(_method_rank=frame["method"].map(lambda m: rank.get(m, len(rank))))
+    # quantized forms follow their method (identity+int8 after identity), alternatives after the multiplexers
+    frame = frame.assign(_method_rank=frame["method"].map(
+        lambda m: rank.get(m.split("+")[0], len(rank)) + (0.5 if "+" in m else 0)))
     sort = [key if key != "method" else "_method_rank" for key in keys]
     return frame.sort_values(sort, kind="stable").drop(columns="_method_rank").reset_index(drop=True)
+
+
+def method_label(row) -> str:
+    """A summary row's method in words: the teacher, a multiplexer at N, a truncation's depth, a quantized form."""
+    base, _, scheme = str(row["method"]).partition("+")
+    depth = row.get("depth")
+    if base == "identity":
+        label = "teacher"
+    elif base == "truncate":
+        layers = f"{int(depth)} layers" if depth is not None and pd.notna(depth) else "layers"
+        label = f"truncate {layers}" + (f" (FLOPs of revmux N={row['n']})" if row["n"] > 1 else "")
+    else:
+        label = f"{base} N={row['n']}"
+    return label + (f" on {scheme}" if scheme else "")
+
+
+def pareto_front(speedup: np.ndarray, accuracy: np.ndarray) -> np.ndarray:
+    """Which points no other point beats on both axes (at least as fast and as accurate, better on one)."""
+    speedup, accuracy = np.asarray(speedup, dtype=float), np.asarray(accuracy, dtype=float)
+    front = np.zeros(len(speedup), dtype=bool)
+    for i in range(len(speedup)):
+        if np.isnan(speedup[i]) or np.isnan(accuracy[i]):
+            continue
+        dominated = (speedup >= speedup[i]) & (accuracy >= accuracy[i]) & ((speedup > speedup[i]) | (accuracy > accuracy[i]))
+        front[i] = not dominated.any()
+    return front
+
+
+def per_example_correct(runs: list[tuple[dict, np.ndarray, np.ndarray, np.ndarray]]) -> dict[tuple, np.ndarray]:
+    """Per summary row (SUMMARY_KEYS): each example's accuracy over the row's seeds and regroupings, examples in id order."""
+    stacked: dict[tuple, list] = {}
+    for row, method_correct, _, _ in runs:
+        stacked.setdefault(tuple(row[key] for key in SUMMARY_KEYS), []).append(method_correct)
+    return {key: np.vstack(parts).mean(axis=0) for key, parts in stacked.items()}
+
+
+def equal_speedup_table(summary: pd.DataFrame, correct: dict[tuple, np.ndarray], reference: str = "revmux",
+                        resamples: int = BOOTSTRAP_RESAMPLES, seed: int = 0) -> pd.DataFrame:
+    """Every timed option beside the `reference` configuration (same task and backbone) whose measured speed-up is
+    closest, and the accuracy difference option - reference with a paired 95% bootstrap interval over examples."""
+    rows = []
+    timed = summary[summary["speedup"].notna()] if "speedup" in summary else summary.iloc[0:0]
+    for (task, backbone), here in timed.groupby(["task", "backbone"], sort=False):
+        references = here[here.method == reference]
+        if references.empty:
+            continue
+        for _, option in here[here.method != reference].iterrows():
+            nearest = references.iloc[int(np.argmin(np.abs(references["speedup"].to_numpy() - option["speedup"])))]
+            mine = correct[tuple(option[key] for key in SUMMARY_KEYS)]
+            theirs = correct[tuple(nearest[key] for key in SUMMARY_KEYS)]
+            difference = paired_delta(mine[None, :], theirs[None, :])
+            low, high = bootstrap_mean_ci(difference, resamples, seed)
+            rows.append({
+                "task": task, "backbone": backbone, "option": method_label(option), "method": option["method"],
+                "n": option["n"], "p": option["p"], "option_speedup": option["speedup"],
+                "reference": method_label(nearest), "reference_speedup": nearest["speedup"],
+                "option_accuracy": option["accuracy_mean"], "reference_accuracy": nearest["accuracy_mean"],
+                "difference": float(difference.mean()), "difference_ci_low": low, "difference_ci_high": high,
+                "examples": len(mine), "valid_timings": bool(option["profile_valid"]) and bool(nearest["profile_valid"]),
+            })
+    frame = pd.DataFrame(rows)
+    return frame.sort_values(["task", "backbone", "option_speedup"], kind="stable").reset_index(drop=True) if len(frame) else frame
+
+
+def display_equal_speedup(table: pd.DataFrame) -> pd.DataFrame:
+    return pd.DataFrame([{
+        "task": row["task"], "backbone": row["backbone"], "option": row["option"],
+        "speed-up": f"{row['option_speedup']:.2f}x", "nearest revmux": row["reference"],
+        "its speed-up": f"{row['reference_speedup']:.2f}x",
+        "accuracy % (option / revmux)": f"{row['option_accuracy'] * 100:.1f} / {row['reference_accuracy'] * 100:.1f}",
+        "difference (points, paired, 95% CI)": f"{row['difference'] * 100:+.1f} [{row['difference_ci_low'] * 100:+.1f}, "
+                                               f"{row['difference_ci_high'] * 100:+.1f}]",
+        "timings": "valid" if row["valid_timings"] else "INVALID (see profiles)",
+    } for _, row in table.iterrows()])
+
+
+def batch_sweep_table(profiles: pd.DataFrame) -> pd.DataFrame:
+    """Samples/s of the teacher and of every timed method per batch size (one hardware setting and length each):
+    where plain batching stops paying, and what each method adds on top. Empty unless several batch sizes were timed."""
+    if profiles.empty or profiles["batch"].nunique() < 2:
+        return pd.DataFrame()
+    rows = []
+    for keys, group in profiles.groupby(["backbone", "device", "dtype", "threads", "length"], sort=False):
+        teacher = group.groupby("batch")["teacher_samples_per_s"].median()
+        rows.append({"backbone": keys[0], "setting": f"{keys[1]} {keys[2]}, {int(keys[3])} thr, {keys[4]} tokens",
+                     "model": "teacher", **{f"batch {b}": f"{v:.1f}" for b, v in teacher.items()}})
+        for (method, n, p), timed in group.groupby(["method", "n", "p"], sort=False):
+            cells = {}
+            for batch in teacher.index:
+                at = timed[timed.batch == batch]
+                cells[f"batch {batch}"] = ("–" if at.empty else
+                                           f"{at['multiplexed_samples_per_s'].iloc[0]:.1f} ({at['speedup'].iloc[0]:.2f}x)")
+            label = method_label({"method": method, "n": n, "depth": timed["depth"].iloc[0]})
+            rows.append({"backbone": keys[0], "setting": rows[-1]["setting"], "model": f"{label} P={p}", **cells})
+    return pd.DataFrame(rows)
 
 
 def paper_layout(summary: pd.DataFrame, backbone: str) -> pd.DataFrame:
@@ -251,7 +352,7 @@ def paper_layout(summary: pd.DataFrame, backbone: str) -> pd.DataFrame:
     rows = summary[summary.backbone == backbone]
     several_p = rows["p"].nunique() > 1
     def label(row) -> str:
-        name = "teacher (identity)" if row["method"] == "identity" else f"{row['method']} N={row['n']}"
+        name = method_label(row)
         return f"{name} P={row['p']}" if several_p else name
 
     rows = rows.assign(row=rows.apply(label, axis=1))
@@ -291,7 +392,7 @@ def display_summary(summary: pd.DataFrame) -> pd.DataFrame:
     for _, row in summary.iterrows():
         rows.append({
             "task": row["task"], "backbone": row["backbone"] + (" (random init)" if row["random_init"] else ""),
-            "method": row["method"], "N": row["n"], "P": row["p"], "seeds": row["seeds"],
+            "method": method_label(row), "N": row["n"], "P": row["p"], "seeds": row["seeds"],
             "accuracy % (mean ± sd)": f"{row['accuracy_mean'] * 100:.1f} ± {row['accuracy_sd'] * 100:.1f}",
             "95% CI": f"[{row['accuracy_ci_low'] * 100:.1f}, {row['accuracy_ci_high'] * 100:.1f}]",
             "Δ vs teacher (points, paired)": f"{row['delta_vs_teacher'] * 100:+.1f} "

@@ -62,6 +62,22 @@ class StagedBackbone(nn.Module):
         """What the frozen layers compute in; the trainable parts (multiplexer, heads) stay float32."""
         return next(self.model.parameters()).dtype
 
+    def keep_layers(self, depth: int) -> None:
+        """Cut the split stack after its first `depth` layers, in place: the model, its config and its saved
+        weights keep only those (truncation, an alternative to multiplexing). What follows the stack (the
+        final norm, T5's decoder) stays."""
+        from revmux.core.errors import RevmuxError
+
+        if not 1 <= depth <= self.num_layers:
+            raise RevmuxError(f"truncation depth {depth} is outside [1, {self.num_layers}] for {self.spec.name}: "
+                              f"keep from 1 to {self.num_layers} layers")
+        kept = nn.ModuleList(list(self.layers)[:depth])
+        self._replace_layers(kept)
+        self.layers = kept
+
+    def _replace_layers(self, layers: nn.ModuleList) -> None:
+        raise NotImplementedError
+
     def tokenize(self, task: str, text_a: list[str], text_b: list[str] | None, max_length: int) -> TokenBatch:
         first, second = format_inputs(task, self.spec.prompt_style, text_a, text_b)
         encoded = self.tokenizer(
@@ -121,6 +137,10 @@ class EncoderSplit(StagedBackbone):
             hidden = layer(hidden, attention)
         return hidden
 
+    def _replace_layers(self, layers):
+        self.model.encoder.layer = layers
+        self.model.config.num_hidden_layers = len(layers)
+
     def answer_states(self, hidden, mask, positions):
         return hidden[:, :1, :].expand(-1, positions.shape[1], -1)
 
@@ -148,6 +168,13 @@ class DecoderSplit(StagedBackbone):
 
     def _answer_positions(self, mask):
         return mask.sum(dim=1) - 1
+
+    def _replace_layers(self, layers):
+        self.decoder.layers = layers
+        config = self.model.config
+        config.num_hidden_layers = len(layers)
+        if getattr(config, "layer_types", None):
+            config.layer_types = config.layer_types[:len(layers)]
 
     def embed(self, batch):
         return self.decoder.embed_tokens(batch.input_ids), batch.attention_mask
@@ -189,6 +216,10 @@ class EncoderDecoderSplit(StagedBackbone):
         self.encoder = self.model.get_encoder()
         self.layers = self.encoder.block
         self.soft_prompt: nn.Parameter | None = None
+
+    def _replace_layers(self, layers):
+        self.encoder.block = layers
+        self.encoder.config.num_layers = len(layers)
 
     def set_soft_prompt(self, prompt: torch.Tensor | None) -> None:
         self.soft_prompt = None if prompt is None else nn.Parameter(prompt, requires_grad=prompt.requires_grad)

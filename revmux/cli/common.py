@@ -7,7 +7,7 @@ from pathlib import Path
 
 from revmux.core.layout import RESULTS, prefill_dir
 from revmux.multiplexing.config import MAPPING_LOSSES, AdapterConfig, DataConfig, defaults
-from revmux.multiplexing.methods import METHODS
+from revmux.multiplexing.methods import METHODS, canonical_method
 
 # The one source of defaults is the config dataclasses; the flags below only read them.
 ADAPTER = defaults(AdapterConfig)
@@ -47,7 +47,8 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     add_data_arguments(parser)
     group = parser.add_argument_group("run")
     add_backbone_argument(group)
-    group.add_argument("--method", required=True, help=f"one of {', '.join(METHODS.names())} (teacher = identity)")
+    group.add_argument("--method", required=True, help=f"one of {', '.join(METHODS.names())} (teacher = identity); "
+                       "<method>+int8 (CPU) or +bfloat16/+float16 (GPU): the trained <method> on the quantized backbone")
     group.add_argument("--n", type=int, required=True, help="instances per composite (the paper's compose_size); 1 for teacher")
     group.add_argument("--prefill-layers", "-p", type=int, required=True,
                        help="layers run per instance before multiplexing (the paper's combine_first)")
@@ -92,7 +93,7 @@ def run_paths(args: argparse.Namespace):
     from revmux.multiplexing.config import AdapterConfig, run_dir
 
     config = AdapterConfig(
-        data=data_config(args), backbone=args.backbone, method=METHODS.canonical(args.method), n=args.n,
+        data=data_config(args), backbone=args.backbone, method=canonical_method(args.method), n=args.n,
         prefill_layers=args.prefill_layers, seed=args.seed, epochs=args.epochs, batch_size=args.batch_size,
         lr=args.lr, weight_decay=args.weight_decay, infonce_weight=args.infonce_weight,
         mapping_weight=args.mapping_weight, mapping_loss=args.mapping_loss, reuse_prefill=args.reuse_prefill,

@@ -1,4 +1,4 @@
-"""Time the teacher (no multiplexing) and a multiplexed model on the same inputs, in one process,
+"""Time the teacher (no multiplexing) and a method's model on the same inputs, in one process,
 alternating, and write speed.json: latency and throughput of both, the measured speedup beside
 its ceiling (the speedup if multiplexing cost nothing, from the FLOPs of the parts that run once per
 instance and once per composite), FLOPs per sample, memory, energy (NVML on NVIDIA
@@ -7,10 +7,17 @@ GPUs; null with the reason elsewhere), telemetry and a validity verdict with rea
 The backbone may be a random-init copy of a paper shape (bert-base-uncased-random, t5-large-random,
 llama-3-8b-random, ...): speed does not depend on the weights, and the profile records the provenance.
 
+The method's model is a multiplexer at N and P; `truncate` (the first k layers: with N >= 2 the depth whose
+counted FLOPs match RevMUX at N and P, with N = 1 k = P); or any of them on a quantized backbone,
+`<method>+int8` on the CPU, `+bfloat16` / `+float16` on a GPU (`identity+int8`: the int8 teacher). The
+teacher path is always the float model.
+
 examples:
   python -m revmux --threads 2 speed --backbone minilm-l6 --method revmux --n 2 -p 3 --out speed.json
   python -m revmux speed --backbone llama-3-8b-random --method revmux --n 4 -p 16 \\
       --batch-size 128 --length 128 --device cuda --dtype bfloat16 --out p.json
+  python -m revmux --threads 2 speed --backbone minilm-l6 --method identity+int8 --n 1 -p 3 --out int8.json
+  python -m revmux --threads 2 speed --backbone minilm-l6 --method truncate --n 2 -p 3 --out truncate.json
 """
 
 from __future__ import annotations
@@ -20,7 +27,7 @@ from pathlib import Path
 
 from revmux.cli.common import add_backbone_argument, add_resources_argument
 
-HELP = "measure the speedup, memory and energy of multiplexing against the teacher"
+HELP = "measure the speedup, memory and energy of a method (multiplexing, truncation, quantization) against the teacher"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -30,8 +37,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     defaults = SpeedSettings("", "", 2, 0)
     group = parser.add_argument_group("what to time")
     add_backbone_argument(group)
-    group.add_argument("--method", required=True, help="adapter, ora, revmux or hadamard")
-    group.add_argument("--n", type=int, required=True, help="instances per composite (>= 2)")
+    group.add_argument("--method", required=True,
+                       help="adapter, ora, revmux, hadamard, truncate, or <method>+int8 / +bfloat16 / +float16")
+    group.add_argument("--n", type=int, required=True, help="instances per composite (>= 2; 1 for identity+<scheme>)")
+    group.add_argument("--match-length", type=int, default=None, metavar="TOKENS",
+                       help="truncate: the input length its depth is matched at (default: --length)")
     group.add_argument("--prefill-layers", "-p", type=int, default=None,
                        help="layers run per instance before multiplexing (default: the paper's P, else half the layers)")
     group.add_argument("--batch-size", type=int, default=defaults.batch_size, help=f"instances per call (default {defaults.batch_size})")
@@ -81,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
         warmup_runs=args.warmup_runs, min_iterations=args.min_iterations, min_duration_s=args.min_duration,
         memory_runs=args.memory_runs, energy_window_s=args.energy_window, max_cv=args.max_cv, seed=args.seed,
         foreign_cpu_tolerance=args.foreign_cpu_tolerance, max_drift=args.max_drift,
-        soft_prompt_length=args.soft_prompt_length,
+        soft_prompt_length=args.soft_prompt_length, match_length=args.match_length,
     )
     result = profile(settings, spec, args.resources, progress=args.progress)
     check_result(result, "speed", args.out)

@@ -6,8 +6,13 @@ classifier); decoders `zero-shot` (label words, the paper's LLaMA setting) or `h
 validation split (carved from the training data) is kept; its held-out accuracy is reported.
 Writes <results>/<task>/<backbone>/stage0-teacher/{teacher.safetensors,teacher.json}.
 
+With --truncate N P it makes the `truncate` run instead (an alternative to multiplexing): the same recipe on
+the backbone's first k layers, k the depth whose counted FLOPs per sample match RevMUX's with N instances per
+composite at P (N = 1: k = P), written into that run's directory.
+
 example:
   python -m revmux teacher --task sst-2 --backbone minilm-l6 --mode full --epochs 2 --train-size 2000
+  python -m revmux teacher --task sst-2 --backbone minilm-l6 --epochs 2 --train-size 2000 --truncate 2 3
 """
 
 from __future__ import annotations
@@ -38,21 +43,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="what the frozen backbone computes in, here and in every later stage (prefill, train, "
                              "evaluate follow the teacher); auto: bfloat16 for LLaMA-family backbones on a GPU, "
                              "float32 otherwise (default auto)")
-    parser.add_argument("--out", default=None, help="default: <results>/<task>/<backbone>/stage0-teacher")
+    parser.add_argument("--truncate", type=int, nargs=2, default=None, metavar=("N", "P"),
+                        help="train the truncated model of run truncate-n<N>-p<P>: the depth matching RevMUX at N and P "
+                             "in counted FLOPs (N = 1: P layers)")
+    parser.add_argument("--out", default=None, help="default: <results>/<task>/<backbone>/stage0-teacher "
+                                                    "(with --truncate: that run's directory)")
 
 
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from revmux.core.layout import teacher_dir
+    from revmux.core.layout import run_dir, teacher_dir
     from revmux.multiplexing.config import TeacherConfig
     from revmux.multiplexing.stage0 import train_teacher
 
     config = TeacherConfig(
         data=data_config(args), backbone=args.backbone, mode=args.mode, epochs=args.epochs,
         batch_size=args.batch_size, lr=args.lr, prompt_length=args.prompt_length, seed=args.seed, dtype=args.dtype,
+        truncate=tuple(args.truncate) if args.truncate else None,
     )
-    out = Path(args.out) if args.out else teacher_dir(args.results, args.task, args.backbone)
+    if args.out:
+        out = Path(args.out)
+    elif args.truncate:
+        out = run_dir(args.results, args.task, args.backbone, "truncate", *args.truncate, args.seed)
+    else:
+        out = teacher_dir(args.results, args.task, args.backbone)
     info = train_teacher(config, out, device=args.device)
     print(f"teacher ({info['mode']}, {info['backbone_provenance']}): validation accuracy {info['validation_accuracy']:.4f} "
           f"(epoch {info['selected_epoch']}), held-out accuracy {info['eval_accuracy']:.4f} -> {out}")

@@ -12,7 +12,8 @@ from revmux.data import resolve_task
 from revmux.core import layout
 from revmux.measure.contention import FOREIGN_CPU_TOLERANCE, MAX_DRIFT
 from revmux.core.errors import RevmuxError
-from revmux.multiplexing.methods import check_method
+from revmux.backbones.quantization import check_scheme
+from revmux.multiplexing.methods import check_method, method_traits
 
 MAPPING_LOSSES = ("released", "positive-cos")
 
@@ -40,6 +41,9 @@ class TeacherConfig:
     prompt_length: int = 20
     seed: int = 0
     dtype: str = "auto"  # the frozen backbone's compute dtype for every later stage (revmux.backbones.compute_dtype)
+    # Truncation (method `truncate`): (N, P) of the run, from which revmux.multiplexing.methods.truncate picks the
+    # layers kept; None = the whole backbone (the teacher).
+    truncate: tuple[int, int] | None = None
 
     @property
     def resolved_mode(self) -> str:
@@ -79,15 +83,31 @@ def validate_teacher(config: TeacherConfig) -> None:
     if config.resolved_mode not in modes:
         raise RevmuxError(f"teacher mode {config.mode!r} does not fit a {spec.family} backbone: use one of {', '.join(modes)}")
     _positive(config, ["epochs", "batch_size", "prompt_length"])
+    if config.truncate is not None:
+        n, depth = config.truncate
+        if n < 1:
+            raise RevmuxError(f"truncation N must be at least 1, got {n}")
+        if n == 1 and not 1 <= depth <= spec.num_layers:
+            raise RevmuxError(f"truncation depth {depth} is outside [1, {spec.num_layers}] for {spec.name}: "
+                              f"keep from 1 to {spec.num_layers} layers")
+        if n > 1 and not 0 <= depth < spec.num_layers:
+            raise RevmuxError(f"truncation matched to N = {n} at P = {depth}: P is outside [0, {spec.num_layers}) "
+                              f"for {spec.name}")
     if config.dtype not in DTYPE_CHOICES:
         raise RevmuxError(f"unknown dtype {config.dtype!r}: use one of {', '.join(DTYPE_CHOICES)}")
 
 
-def validate_adapter(config: AdapterConfig) -> None:
+def validate_adapter(config: AdapterConfig, device: str = "cpu") -> None:
+    """`device`: where the run is trained or evaluated (a quantized method checks that its scheme runs there)."""
     resolve_task(config.data.task)
     spec = resolve_backbone(config.backbone)
     check_method(config.method, config.n, spec.hidden_size)
-    if not 0 <= config.prefill_layers < spec.num_layers:
+    traits = method_traits(config.method)
+    if traits["quantization"]:
+        check_scheme(traits["quantization"], device)
+    if traits["trains_backbone"]:
+        validate_teacher(truncation_teacher(config, TeacherConfig(config.data, config.backbone)))
+    elif not 0 <= config.prefill_layers < spec.num_layers:
         raise RevmuxError(
             f"prefill layers P = {config.prefill_layers} is outside [0, {spec.num_layers}) for {spec.name}, "
             f"which has {spec.num_layers} layers to split: choose P from 0 to {spec.num_layers - 1}"
@@ -97,6 +117,12 @@ def validate_adapter(config: AdapterConfig) -> None:
         raise RevmuxError(f"unknown mapping loss {config.mapping_loss!r}: use one of {', '.join(MAPPING_LOSSES)}")
     if config.lr <= 0:
         raise RevmuxError(f"learning rate must be positive, got {config.lr}")
+
+
+def truncation_teacher(config: AdapterConfig, teacher: TeacherConfig) -> TeacherConfig:
+    """The stage-0 settings of a truncate run: the teacher's recipe, the run's seed, its (N, P)."""
+    return dataclasses.replace(teacher, data=config.data, backbone=config.backbone, seed=config.seed,
+                               truncate=(config.n, config.prefill_layers))
 
 
 def _positive(config, fields: list[str]) -> None:
@@ -133,6 +159,7 @@ class SpeedSettings:
     max_drift: float = MAX_DRIFT
     soft_prompt_length: int = 0  # T5: the prompt-tuned teacher's soft prompt, so the evaluated configuration is timed
     seed: int = 0
+    match_length: int | None = None  # truncate: the input length its depth is matched at (the data's); None = length
 
 def to_dict(config) -> dict:
     return dataclasses.asdict(config)

@@ -82,11 +82,12 @@ def teacher_predictions(model: MultiplexedModel, features: CachedFeatures) -> np
 
 def evaluate(
     model: MultiplexedModel, features: CachedFeatures, example_ids: np.ndarray,
-    regroupings: int, batch_size: int, seed: int,
+    regroupings: int, batch_size: int, seed: int, teacher: np.ndarray | None = None,
 ) -> tuple[dict, pd.DataFrame]:
-    """Accuracy summary and one prediction row per example and regrouping."""
+    """Accuracy summary and one prediction row per example and regrouping. `teacher`: the reference teacher's
+    predicted classes, where the features do not carry its answer states (a quantized or truncated model)."""
     labels = features.labels().numpy()
-    teacher = teacher_predictions(model, features)
+    teacher = teacher_predictions(model, features) if teacher is None else teacher
     orders = regrouping_orders(len(labels), regroupings, seed)
     n = model.multiplexer.n
     # Every regrouping's groups run together, so that groups of similar length share forward passes.

@@ -167,6 +167,46 @@ class LiveFeatures:
         return FeatureBatch(hidden, mask, tokens.answer_positions, labels, teacher)
 
 
+class MemoryFeatures:
+    """A split's layer-P states computed now by `model` and held in memory, for a model whose states no shared
+    cache holds (a quantized backbone, a truncated one); the same reads as CachedFeatures, without the
+    teacher's answer states (its predictions are passed to `evaluate` instead)."""
+
+    def __init__(self, model: MultiplexedModel, task: str, rows: pd.DataFrame, max_length: int, desc: str):
+        hidden, masks, positions = [], [], []
+        with torch.no_grad():
+            for start in tqdm(range(0, len(rows), FEATURE_BATCH), desc=desc, unit="batch", leave=False):
+                tokens = tokenize_rows(model.backbone, task, rows.iloc[start:start + FEATURE_BATCH], max_length)
+                states, mask = model.prefill(tokens)
+                hidden.append(torch.nn.functional.pad(states, (0, 0, 0, max_length - states.shape[1])).cpu())
+                masks.append(mask.sum(dim=1).long().cpu())
+                positions.append(tokens.answer_positions.cpu())
+        width = model.backbone.hidden_size
+        self._hidden = torch.cat(hidden) if hidden else torch.empty(0, max_length, width)
+        self._lengths = torch.cat(masks) if masks else torch.empty(0, dtype=torch.long)
+        self._positions = torch.cat(positions) if positions else torch.empty(0, dtype=torch.long)
+        self._labels = torch.tensor(rows["label"].to_numpy(), dtype=torch.long)
+        self.device = model.backbone.device
+
+    def __len__(self) -> int:
+        return len(self._labels)
+
+    def labels(self) -> torch.Tensor:
+        return self._labels
+
+    def lengths(self) -> torch.Tensor:
+        return self._lengths
+
+    def batch(self, index) -> FeatureBatch:
+        index = torch.as_tensor(np.asarray(index, dtype=np.int64))
+        lengths = self._lengths[index]
+        length = int(lengths.max())
+        mask = (torch.arange(length).unsqueeze(0) < lengths.unsqueeze(1)).long()
+        teacher = torch.full((len(index), 0), float("nan"))
+        return FeatureBatch(*(t.to(self.device) for t in (
+            self._hidden[index, :length], mask, self._positions[index], self._labels[index], teacher)))
+
+
 def shard_dir(manifest_path: Path) -> Path:
     return manifest_path.with_suffix(".shards")
 

@@ -65,10 +65,10 @@ class MultiplexedModel(nn.Module):
 
 
 def answer_states_from(backbone: StagedBackbone, hidden: torch.Tensor, mask: torch.Tensor, positions: torch.Tensor,
-                       start: int) -> torch.Tensor:
-    """The un-multiplexed model's answer states (B, d) from its states after layer `start`, in float32
-    like everything trained on them."""
-    hidden = backbone.run_layers(hidden, mask, start, backbone.num_layers)
+                       start: int, end: int | None = None) -> torch.Tensor:
+    """The un-multiplexed model's answer states (B, d) from its states after layer `start`, running layers up to
+    `end` (default: all), in float32 like everything trained on them."""
+    hidden = backbone.run_layers(hidden, mask, start, backbone.num_layers if end is None else end)
     return backbone.answer_states(hidden, mask, positions.unsqueeze(1))[:, 0].float()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import time
 from pathlib import Path
@@ -16,6 +17,12 @@ from revmux.multiplexing.evaluate import evaluate
 from revmux.core.provenance import versions
 from revmux.core.schemas import check_result
 from revmux.multiplexing.train import ADAPTER_FILE, DEV_SELECTED_ADAPTER_FILE, build_model, load_training_summary, run_features
+from revmux.backbones.quantization import quantize
+from revmux.multiplexing.features import MemoryFeatures
+from revmux.multiplexing.inputs import load_run_splits, splits_fingerprint
+from revmux.multiplexing.methods import METHODS, build_multiplexer, method_traits, split_method
+from revmux.multiplexing.model import MultiplexedModel
+from revmux.multiplexing.stage0 import load_teacher, predict
 
 METRICS_FILE = layout.METRICS
 PREDICTIONS_FILE = layout.PREDICTIONS
@@ -23,7 +30,10 @@ VALIDATION_PREDICTIONS_FILE = layout.VALIDATION_PREDICTIONS
 
 
 def evaluate_run(config: AdapterConfig, out_dir: Path, teacher_directory: Path, cache_dir: Path, device: str = "cpu") -> dict:
-    validate_adapter(config)
+    validate_adapter(config, device)
+    traits = method_traits(config.method)
+    if traits["quantization"] or traits["trains_backbone"]:
+        return evaluate_alternative(config, out_dir, teacher_directory, device)
     try:
         training = load_training_summary(out_dir)
     except FileNotFoundError:
@@ -82,16 +92,109 @@ def evaluate_run(config: AdapterConfig, out_dir: Path, teacher_directory: Path, 
         "timings": {**training["timings"], "evaluate_s": time.perf_counter() - start},
         "versions": versions(),
     }
-    check_result(metrics, "metrics", out_dir / METRICS_FILE)
     # The validation split's answers (one regrouping): what a model selector is trained on without seeing the
     # held-out split it is judged on (the caching track).
     _, validation_predictions = evaluate(
         model, features["validation"], splits["validation"]["idx"].to_numpy(), 1, config.eval_batch_size, config.eval_seed,
     )
+    _write(out_dir, metrics, predictions, validation_predictions)
+    return metrics
+
+
+def _write(out_dir: Path, metrics: dict, predictions, validation_predictions) -> None:
+    check_result(metrics, "metrics", out_dir / METRICS_FILE)
     for name, frame in ((VALIDATION_PREDICTIONS_FILE, validation_predictions), (PREDICTIONS_FILE, predictions)):
         atomic_write_bytes(out_dir / name, gzip.compress(frame.to_csv(index=False).encode(), mtime=0))
-    atomic_write_json(out_dir / METRICS_FILE, metrics)
+    atomic_write_json(out_dir / METRICS_FILE, metrics)  # written last: marks a finished evaluation
+
+
+def evaluate_alternative(config: AdapterConfig, out_dir: Path, teacher_directory: Path, device: str = "cpu") -> dict:
+    """A truncated model (its own stage 0 in the run directory of `truncate`) or any method's trained model on a
+    quantized backbone (`<method>+<scheme>`, trained as <method>), by the same protocol: features computed
+    by the model itself (no shared cache holds a quantized or truncated model's states), answers paired with
+    the float teacher's on the same examples."""
+    base, scheme = split_method(config.method)
+    base_dir = Path(out_dir).parent / layout.RUN_NAME.format(method=base, n=config.n, p=config.prefill_layers, seed=config.seed)
+    resources = Path(config.data.resources) if config.data.resources else None
+    start = time.perf_counter()
+    reference_backbone, reference_head, teacher_info = load_teacher(teacher_directory, resources, device)
+    if METHODS.traits(base)["trains_backbone"]:
+        model, info, trainable = _truncated_model(config, base_dir, resources, device, scheme)
+        selection = f"epoch {info['selected_epoch']}, best accuracy on the validation split (its own stage 0)"
+    elif base == "identity":
+        backbone, head, _ = load_teacher(teacher_directory, resources, device, scheme)
+        model = MultiplexedModel(backbone, head, build_multiplexer("identity", backbone.hidden_size, 1), backbone.num_layers)
+        trainable, selection, info = 0, "the teacher's", {}
+    else:
+        model, trainable, selection = _multiplexer_on(config, base, base_dir, teacher_directory, device, scheme)
+        info = {}
+    model.eval()
+    splits, source = load_run_splits(config.data)
+    task, max_length = config.data.task, config.data.max_length
+    results = {}
+    for split, regroupings in (("eval", config.eval_regroupings), ("validation", 1)):
+        rows = splits[split]
+        features = MemoryFeatures(model, task, rows, max_length, f"{config.method} states ({split})")
+        teacher = predict(reference_backbone, reference_head, task, rows, max_length)
+        results[split] = evaluate(model, features, rows["idx"].to_numpy(), regroupings, config.eval_batch_size,
+                                  config.eval_seed, teacher=teacher)
+    summary, predictions = results["eval"]
+    metrics = {
+        "config": to_dict(config),
+        "backbone_provenance": model.backbone.spec.provenance,
+        "random_init": model.backbone.spec.random_init,
+        "data_source": source,
+        "data_hashes": splits_fingerprint(splits),
+        "teacher_mode": teacher_info["mode"],
+        "backbone_dtype": teacher_info.get("dtype", "float32"),
+        "quantization": scheme,
+        "truncation": info.get("truncation"),
+        "accuracy": {**{k: summary[k] for k in ("mean", "sd", "per_regrouping")}, "examples": len(splits["eval"]),
+                     "selection": selection},
+        "teacher_accuracy": summary["teacher"],
+        "trainable_parameters": trainable,
+        "timings": {"evaluate_s": time.perf_counter() - start},
+        "versions": versions(),
+    }
+    _write(out_dir, metrics, predictions, results["validation"][1])
     return metrics
+
+
+def _truncated_model(config: AdapterConfig, base_dir: Path, resources, device: str, scheme: str | None):
+    if not (base_dir / layout.TEACHER_INFO).is_file():
+        raise RevmuxError(f"no finished truncation in {base_dir}: run `python -m revmux teacher --truncate "
+                          f"{config.n} {config.prefill_layers} --seed {config.seed} --out {base_dir}` with this task first")
+    backbone, head, info = load_teacher(base_dir, resources, device)
+    made = info["config"]
+    if (made["data"]["task"], made["backbone"], made["seed"], list(made.get("truncate") or [])) != (
+            config.data.task, config.backbone, config.seed, [config.n, config.prefill_layers]):
+        raise RevmuxError(f"{base_dir} holds a truncation made for other settings ({made['data']['task']}, "
+                          f"{made['backbone']}, seed {made['seed']}, truncate {made.get('truncate')}): rerun its stage 0")
+    # What its stage 0 trained: everything in full fine-tuning, the head (or a soft prompt) otherwise.
+    trained = {"full": sum(p.numel() for p in backbone.model.parameters()) + sum(p.numel() for p in head.parameters()),
+               "head": sum(p.numel() for p in head.parameters()),
+               "prompt": info["config"]["prompt_length"] * backbone.hidden_size}.get(info["mode"], 0)
+    if scheme:
+        quantize(backbone, scheme)
+    model = MultiplexedModel(backbone, head, build_multiplexer("identity", backbone.hidden_size, 1), backbone.num_layers)
+    return model, info, trained
+
+
+def _multiplexer_on(config: AdapterConfig, base: str, base_dir: Path, teacher_directory: Path, device: str,
+                    scheme: str | None):
+    """The trained multiplexer of `base` at the run's N, P and seed, on the backbone quantized by `scheme`."""
+    base_config = dataclasses.replace(config, method=base)
+    try:
+        training = load_training_summary(base_dir)
+    except FileNotFoundError:
+        raise RevmuxError(f"{config.method} evaluates {base}'s trained multiplexer on a {scheme} backbone, and {base_dir} "
+                          f"has no finished training: run `python -m revmux train --method {base}` with the same settings first") from None
+    if training["config"] != to_dict(base_config):
+        raise RevmuxError(f"{base_dir} was trained with different settings than these; evaluate with the same settings")
+    model, _ = build_model(base_config, teacher_directory, device)
+    model.multiplexer.load_state_dict(torch.load(base_dir / ADAPTER_FILE, weights_only=True, map_location=device))
+    quantize(model.backbone, scheme)
+    return model, training["trainable_parameters"], f"{base}'s: epoch {training['selected_epoch']}, best on validation"
 
 
 def accuracy_line(metrics: dict) -> str:

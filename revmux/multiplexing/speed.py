@@ -8,6 +8,7 @@ Backbones may be random-init copies of the paper's shapes; the profile says so.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import functools
 import time
@@ -30,9 +31,11 @@ from revmux.measure.nvml import NvmlGpu, Unavailable, cuda_uuid, foreign_process
 from revmux.measure.stats import summarize_ratios
 from revmux.measure.system import host_info
 from revmux.measure.validity import assess
-from revmux.multiplexing.model import MultiplexedModel, teacher_answer_states
+from revmux.multiplexing.model import MultiplexedModel, answer_states_from, teacher_answer_states
 from revmux.multiplexing.config import SpeedSettings
-from revmux.multiplexing.methods import METHODS, build_multiplexer
+from revmux.backbones.quantization import check_scheme, quantize
+from revmux.multiplexing.methods import METHODS, build_multiplexer, canonical_method, method_traits, split_method
+from revmux.multiplexing.methods.truncate import truncation_depth
 from revmux.core.provenance import git_commit, versions
 
 SCHEMA_VERSION = 3  # 3: the verb and its files renamed from profile to speed
@@ -79,14 +82,22 @@ def ceiling_parts(backbone: StagedBackbone, head: torch.nn.Module, batch: TokenB
 def check_settings(settings: SpeedSettings, spec: BackboneSpec) -> None:
     if settings.dtype not in DTYPES:
         raise RevmuxError(f"unknown dtype {settings.dtype!r}: use one of {', '.join(DTYPES)}")
-    if not METHODS.traits(settings.method)["multiplexes"]:
-        raise RevmuxError("profile compares a multiplexing method with the teacher: pick adapter, ora, revmux or hadamard")
-    if not 0 <= settings.prefill_layers < spec.num_layers:
+    traits = method_traits(canonical_method(settings.method))
+    if traits["quantization"]:
+        check_scheme(traits["quantization"], settings.device)
+    if not traits["multiplexes"] and not traits["trains_backbone"] and not traits["quantization"]:
+        raise RevmuxError("speed compares a method with the teacher: pick a multiplexer (adapter, ora, revmux, hadamard), "
+                          "truncate, or a quantized model such as identity+int8")
+    if traits["trains_backbone"] and settings.n == 1:
+        if not 1 <= settings.prefill_layers <= spec.num_layers:
+            raise RevmuxError(f"truncation depth {settings.prefill_layers} is outside [1, {spec.num_layers}] for "
+                              f"{spec.name}: keep from 1 to {spec.num_layers} layers")
+    elif not 0 <= settings.prefill_layers < spec.num_layers:
         raise RevmuxError(
             f"prefill layers must be in [0, {spec.num_layers}) for {spec.name} ({spec.num_layers} layers), "
             f"got {settings.prefill_layers}"
         )
-    if settings.batch_size % settings.n:
+    if traits["multiplexes"] and settings.batch_size % settings.n:
         raise RevmuxError(f"batch size {settings.batch_size} is not a multiple of N = {settings.n}: "
                           "choose one that is, so every composite is full")
     if settings.batch_size < 1 or settings.length < 2:
@@ -109,7 +120,9 @@ def random_batch(backbone: StagedBackbone, batch_size: int, length: int, seed: i
 
 
 def build_workloads(settings: SpeedSettings, spec: BackboneSpec, resources=None):
-    """The loaded backbone, head, batch and the two timed callables (teacher, multiplexed)."""
+    """The loaded backbone, head, batch, the two timed callables (teacher, multiplexed: the method's path), the
+    same two on the float backbone (FLOPs are counted there: the counter does not see int8 kernels, which do
+    the same arithmetic) and what the method's path is."""
     device = torch.device(settings.device)
     dtype = DTYPES[settings.dtype]
     # Random token ids are timed: no tokenizer, so a random-init shape runs with nothing fetched.
@@ -119,25 +132,46 @@ def build_workloads(settings: SpeedSettings, spec: BackboneSpec, resources=None)
         # A random prompt of the tuned prompt's shape: speed does not depend on its values.
         prompt = torch.randn(settings.soft_prompt_length, backbone.hidden_size) * 0.5
         backbone.set_soft_prompt(prompt.to(device=device, dtype=dtype))
-    head = LinearHead(backbone.hidden_size, NUM_CLASSES)
-    multiplexer = build_multiplexer(settings.method, backbone.hidden_size, settings.n)
-    model = MultiplexedModel(backbone, head, multiplexer, settings.prefill_layers).to(device=device, dtype=dtype).eval()
+    head = LinearHead(backbone.hidden_size, NUM_CLASSES).to(device=device, dtype=dtype).eval()
     batch = random_batch(backbone, settings.batch_size, settings.length, settings.seed)
+    base, scheme = split_method(canonical_method(settings.method))
+    traits = METHODS.traits(base)
+    described = {"method": base, "quantization": scheme, "depth": None, "truncation": None}
+    if traits["trains_backbone"]:
+        depth, chosen = truncation_depth(backbone, settings.n, settings.prefill_layers,
+                                         settings.match_length or settings.length)
+        described.update(depth=depth, truncation=chosen)
+    elif traits["multiplexes"]:
+        multiplexer = build_multiplexer(base, backbone.hidden_size, settings.n).to(device=device, dtype=dtype).eval()
 
-    @torch.inference_mode()
-    def teacher():
-        return head(teacher_answer_states(backbone, batch))
+    def method_path(on: StagedBackbone):
+        if traits["trains_backbone"]:
+            def run():
+                hidden, mask = on.embed(batch)
+                return head(answer_states_from(on, hidden, mask, batch.answer_positions, 0, described["depth"]))
+        elif traits["multiplexes"]:
+            model = MultiplexedModel(on, head, multiplexer, settings.prefill_layers)
 
-    @torch.inference_mode()
-    def multiplexed():
-        return model(batch).logits
+            def run():
+                return model(batch).logits
+        else:
+            def run():
+                return head(teacher_answer_states(on, batch))
+        return torch.inference_mode()(run)
 
-    return backbone, head, batch, {"teacher": teacher, "multiplexed": multiplexed}
+    method_backbone = backbone
+    if scheme:
+        method_backbone = copy.deepcopy(backbone)  # the teacher path stays the float model
+        quantize(method_backbone, scheme)
+    teacher = torch.inference_mode()(lambda: head(teacher_answer_states(backbone, batch)))
+    timed = {"teacher": teacher, "multiplexed": method_path(method_backbone)}
+    counted = {"teacher": teacher, "multiplexed": method_path(backbone)} if scheme else timed
+    return backbone, head, batch, timed, counted, described
 
 
 def path_workload(settings: SpeedSettings, spec: BackboneSpec, resources, path: str):
     """One path's callable on a freshly loaded model (what a fresh memory process builds)."""
-    *_, workloads = build_workloads(settings, spec, resources)
+    *_, workloads, _, _ = build_workloads(settings, spec, resources)
     return workloads[path]
 
 
@@ -166,7 +200,7 @@ def profile(settings: SpeedSettings, spec: BackboneSpec, resources=None, progres
     nvml_baseline = gpu.memory()["used"] if isinstance(gpu, NvmlGpu) else None
 
     load_started = time.perf_counter()
-    backbone, head, batch, workloads = build_workloads(settings, spec, resources)
+    backbone, head, batch, workloads, counted, described = build_workloads(settings, spec, resources)
     clock.sync()
     load_s = time.perf_counter() - load_started
 
@@ -176,8 +210,8 @@ def profile(settings: SpeedSettings, spec: BackboneSpec, resources=None, progres
     cpu_before = read_cpu()
     latency = measure_latency(workloads, settings.batch_size, clock, latency_settings, progress)
     cpu_after = read_cpu()
-    flops = {name: count_flops(fn) / settings.batch_size for name, fn in workloads.items()}
-    parts = ceiling_parts(backbone, head, batch, settings.prefill_layers)
+    flops = {name: count_flops(fn) / settings.batch_size for name, fn in counted.items()}
+    parts = ceiling_parts(backbone, head, batch, min(settings.prefill_layers, backbone.num_layers))
     memory = {
         name: measure_memory(fn, settings.memory_runs, device, gpu, clock.sync) for name, fn in workloads.items()
     }
@@ -199,7 +233,12 @@ def profile(settings: SpeedSettings, spec: BackboneSpec, resources=None, progres
     validity["reasons"] += contention_reasons
     validity["valid"] = not validity["reasons"]
 
-    ceiling = ceiling_from_parts(parts["per_instance_flops"], parts["per_composite_flops"], settings.n)
+    if METHODS.traits(described["method"])["multiplexes"]:
+        ceiling = ceiling_from_parts(parts["per_instance_flops"], parts["per_composite_flops"], settings.n)
+        layers_ceiling = layer_ceiling(backbone.num_layers, settings.prefill_layers, settings.n)
+    else:  # truncation, or the teacher quantized: the speed-up if time followed the counted FLOPs
+        ceiling = max(1.0, flops["teacher"] / flops["multiplexed"])
+        layers_ceiling = backbone.num_layers / (described["depth"] or backbone.num_layers)
     measured = latency["teacher"]["mean"] / latency["multiplexed"]["mean"]
     per_round = [t / m for t, m in zip(latency["teacher"]["values"], latency["multiplexed"]["values"])]
     total_length = settings.length + settings.soft_prompt_length
@@ -216,12 +255,13 @@ def profile(settings: SpeedSettings, spec: BackboneSpec, resources=None, progres
                    + (f", after a soft prompt of {settings.soft_prompt_length} (encoder length {total_length})"
                       if settings.soft_prompt_length else "")),
         "weights": "multiplexer and head freshly initialised (speed does not depend on trained weights)",
+        "method_path": {**described, "description": describe_path(described, settings)},
         "speedup": {
             "measured": measured,
             "ceiling": ceiling,
             "ceiling_formula": "(a + b) / (a + b / N); a, b = FLOPs per sample run once per instance, once per composite",
             "ceiling_parts": parts,
-            "layer_ceiling": layer_ceiling(backbone.num_layers, settings.prefill_layers, settings.n),
+            "layer_ceiling": layers_ceiling,
             "fraction_of_ceiling": measured / ceiling,
             "per_round": summarize_ratios(per_round),
         },
@@ -243,6 +283,19 @@ def profile(settings: SpeedSettings, spec: BackboneSpec, resources=None, progres
         "validity": validity,
         "timings": {"load_model_s": load_s, "finished_utc": datetime.now(timezone.utc).isoformat(timespec="seconds")},
     }
+
+
+def describe_path(described: dict, settings: SpeedSettings) -> str:
+    """What the `multiplexed` path of a profile runs, in words."""
+    if described["depth"] is not None:
+        text = f"the first {described['depth']} layers and the head (truncation)"
+    elif METHODS.traits(described["method"])["multiplexes"]:
+        text = f"{described['method']} with N = {settings.n} at P = {settings.prefill_layers}"
+    else:
+        text = "the teacher"
+    if described["quantization"]:
+        text += f", on the backbone quantized to {described['quantization']} (the teacher path stays {settings.dtype})"
+    return text
 
 
 def summary_line(result: dict) -> str:

@@ -98,6 +98,14 @@ def train_teacher(config: TeacherConfig, out_dir: Path, device: str = "cpu") -> 
     dtype = compute_dtype(resolve_backbone(config.backbone), device, config.dtype)
     loaded = load_backbone(config.backbone, Path(config.data.resources) if config.data.resources else None, dtype, device)
     backbone = stage_backbone(loaded)
+    truncation = None
+    if config.truncate is not None:  # method truncate: its own stage 0 on the first layers only
+        from revmux.multiplexing.methods.truncate import truncation_depth
+
+        depth, chosen = truncation_depth(backbone, *config.truncate, config.data.max_length)
+        backbone.keep_layers(depth)
+        truncation = {"depth": depth, **chosen}
+        log.info("truncation: keeping %d of %d layers (%s)", depth, loaded.spec.num_layers, chosen["rule"])
     splits, source = load_run_splits(config.data)
     timings["load_s"] = time.perf_counter() - start
     num_classes = int(splits["train"]["label"].max()) + 1
@@ -149,6 +157,7 @@ def train_teacher(config: TeacherConfig, out_dir: Path, device: str = "cpu") -> 
         "backbone_provenance": backbone.spec.provenance, "random_init": backbone.spec.random_init,
         "data_source": source, "data_hashes": splits_fingerprint(splits),
         "selected_epoch": best[1], "validation_accuracy": best[0], "eval_accuracy": eval_accuracy,
+        "layers": backbone.num_layers, "truncation": truncation,
         "history": history, "timings": timings, "versions": versions(),
     }
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -186,8 +195,11 @@ def _save_tensors(path: Path, tensors: dict[str, torch.Tensor]) -> None:
     atomic_write_bytes(path, save({k: v.clone() for k, v in tensors.items()}))
 
 
-def load_teacher(directory: Path, resources: Path | None = None, device: str = "cpu") -> tuple[StagedBackbone, nn.Module, dict]:
-    """The frozen stage-0 teacher: (backbone with its fine-tuned weights or soft prompt, head, info)."""
+def load_teacher(directory: Path, resources: Path | None = None, device: str = "cpu",
+                 quantization: str | None = None) -> tuple[StagedBackbone, nn.Module, dict]:
+    """The frozen stage-0 model: (backbone with its fine-tuned weights or soft prompt, head, info); a truncated
+    one (method truncate) keeps its layers only; `quantization`: a scheme of revmux.backbones.quantization
+    applied to the loaded backbone (inference only)."""
     info_path = Path(directory) / INFO_FILE
     if not info_path.is_file():
         raise RevmuxError(f"no finished teacher at {directory}: run `python -m revmux teacher` for this task and backbone first")
@@ -196,6 +208,8 @@ def load_teacher(directory: Path, resources: Path | None = None, device: str = "
     # Every later stage computes in the dtype the teacher was made in (teachers from before: float32).
     dtype = DTYPES[info.get("dtype", "float32")]
     backbone = stage_backbone(load_backbone(info["config"]["backbone"], resources, dtype, device))
+    if info.get("truncation"):
+        backbone.keep_layers(info["truncation"]["depth"])
     backbone_state = {k[len("backbone."):]: v for k, v in tensors.items() if k.startswith("backbone.")}
     if backbone_state:
         backbone.model.load_state_dict(backbone_state)
@@ -207,4 +221,8 @@ def load_teacher(directory: Path, resources: Path | None = None, device: str = "
     backbone.model.eval()
     head.requires_grad_(False)
     head.eval()
+    if quantization:
+        from revmux.backbones.quantization import quantize
+
+        quantize(backbone, quantization)
     return backbone, head, info

@@ -27,7 +27,7 @@ from revmux.multiplexing.features import CachedFeatures, LiveFeatures, build_fea
 from revmux.multiplexing.inputs import load_run_splits, splits_fingerprint
 from revmux.multiplexing.losses import info_nce, mapping_loss
 from revmux.multiplexing.model import MultiplexedModel
-from revmux.multiplexing.methods import build_multiplexer
+from revmux.multiplexing.methods import build_multiplexer, method_traits, split_method
 from revmux.multiplexing.stage0 import WEIGHTS_FILE, load_teacher
 
 log = logging.getLogger(__name__)
@@ -52,6 +52,19 @@ def build_model(config: AdapterConfig, teacher_directory: Path, device: str = "c
     torch.manual_seed(config.seed)  # the adapter's initial weights follow the run's seed
     multiplexer = build_multiplexer(config.method, backbone.hidden_size, config.n).to(device)
     return MultiplexedModel(backbone, head, multiplexer, config.prefill_layers), teacher_info
+
+
+def refuse_untrainable(method: str) -> None:
+    """A quantized backbone runs inference only, and truncation is its own stage 0: say what to run instead."""
+    traits = method_traits(method)
+    base = split_method(method)[0]
+    if traits["quantization"]:
+        raise RevmuxError(f"method {method}: a {traits['quantization']} backbone is never trained (dynamically quantized "
+                          f"layers have no gradients, and the harness compares post-training quantization): train "
+                          f"{base}, then evaluate and time it as {method}")
+    if traits["trains_backbone"]:
+        raise RevmuxError(f"method {method} trains its own truncated backbone as a stage 0: run `python -m revmux teacher "
+                          f"--truncate N P --out <run directory>` (the workflow's truncation rule does)")
 
 
 def feature_path(cache_dir: Path, prefill_layers: int, max_length: int, split: str) -> Path:
@@ -141,7 +154,8 @@ def train_adapter(config: AdapterConfig, out_dir: Path, teacher_directory: Path,
 
     `stop_after_epoch` ends the run early after that epoch's checkpoint, as an interruption would.
     """
-    validate_adapter(config)
+    validate_adapter(config, device)
+    refuse_untrainable(config.method)
     out_dir.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     model, teacher_info = build_model(config, teacher_directory, device)

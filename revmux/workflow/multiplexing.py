@@ -17,8 +17,11 @@ from revmux.backbones import resolve_backbone
 from revmux.data import resolve_task
 from revmux.data.glue import GLUE_LAYOUTS, require_glue_file
 from revmux.core.errors import RevmuxError
-from revmux.multiplexing.methods import METHODS, check_method
+from revmux.backbones.quantization import SCHEMES, check_scheme
+from revmux.multiplexing.methods import canonical_method, check_method, method_traits, split_method
 from revmux.core.layout import default_glue_dir
+
+__all__ = ["method_traits", "split_method"]  # used by the workflow's input functions
 
 GRID_COLUMNS = ["task", "backbone", "method", "n", "p", "seed"]
 PROFILE_COLUMNS = ["backbone", "method", "n", "p", "batch", "length"]
@@ -67,6 +70,17 @@ def task_source(config: dict, task: str) -> str:
     return source if source in spec.sources else spec.sources[0]
 
 
+def refuse_quantized_training(config: dict) -> None:
+    """Run before the schema check, which would only say that int8 is not an allowed dtype: a quantized scheme
+    as the backbone's compute dtype asks to train on a quantized backbone, which the harness never does."""
+    for key, block in (("dtype", config), ("speed.dtype", config.get("speed") or {})):
+        if block.get("dtype") in SCHEMES and block.get("dtype") not in ("bfloat16", "float16"):
+            _fail(key, f"{block['dtype']} is a post-training quantization, not a dtype to train or time the float "
+                       f"model in: keep {key} a float dtype and add <method>+{block['dtype']} to methods (e.g. "
+                       f"identity+{block['dtype']}, revmux+{block['dtype']}), which evaluates and times the trained "
+                       "models on the quantized backbone")
+
+
 def check_config(config: dict) -> None:
     """Raise ConfigError naming the first bad key; for a runnable configuration, replaces method aliases
     (`teacher`) by the registered names, so that results paths and files use one name per method."""
@@ -83,19 +97,24 @@ def check_config(config: dict) -> None:
                     _fail("data.glue_dir", f"{error} (or set data.source: hub)")
     for method in config["methods"]:
         try:
-            METHODS.canonical(method)
+            scheme = method_traits(canonical_method(method))["quantization"]
         except RevmuxError as error:
             _fail("methods", error)
-    config["methods"] = list(dict.fromkeys(METHODS.canonical(method) for method in config["methods"]))
+        try:
+            if scheme:
+                check_scheme(scheme, config["device"])
+        except RevmuxError as error:
+            _fail("methods", f"{method}: {error}")
+    config["methods"] = list(dict.fromkeys(canonical_method(method) for method in config["methods"]))
     for name, settings in config["backbones"].items():
         _check_backbone(config, "backbones", name, settings)
     for name, settings in config["speed"]["shapes"].items():
         _check_backbone(config, "speed.shapes", name, settings)
-    if profiled_methods(config):
-        for batch, n in itertools.product(config["speed"]["batch_sizes"], config["compose_sizes"]):
-            if batch % n:
-                _fail("speed.batch_sizes", f"batch size {batch} is not a multiple of N = {n}: "
-                                             "every composite of a timed batch must be full")
+    if any(method_traits(method)["multiplexes"] for method in profiled_methods(config)):
+        for n in config["compose_sizes"]:
+            if not any(batch % n == 0 for batch in config["speed"]["batch_sizes"]):
+                _fail("speed.batch_sizes", f"no batch size is a multiple of N = {n}: a multiplexer is timed only at "
+                                           "batch sizes that fill every composite; add one")
 
 
 def _check_backbone(config: dict, key: str, name: str, settings: dict) -> None:
@@ -108,44 +127,81 @@ def _check_backbone(config: dict, key: str, name: str, settings: dict) -> None:
             _fail(f"{key}.{name}.prefill_layers",
                   f"P = {p} is outside [0, {spec.num_layers}) for {name}: choose P from 0 to {spec.num_layers - 1}")
     for method in config["methods"]:
-        if METHODS.traits(method)["multiplexes"]:
+        if method_traits(method)["multiplexes"]:
             for n in config["compose_sizes"]:
                 try:
                     check_method(method, n, spec.hidden_size)
                 except RevmuxError as error:
                     _fail("compose_sizes", f"{error} (backbone {name})")
+    if any(method_traits(method)["trains_backbone"] for method in config["methods"]):
+        depths = config["truncation"]["depths"]
+        for depth in ([] if depths == MATCHED else depths):
+            if not 1 <= depth <= spec.num_layers:
+                _fail("truncation.depths", f"depth {depth} is outside [1, {spec.num_layers}] for {name} "
+                                           f"({spec.num_layers} layers): keep from 1 to {spec.num_layers} layers")
+        if depths == MATCHED:
+            for n in config["compose_sizes"]:  # the depth matches RevMUX at N: N must be one RevMUX can run
+                try:
+                    check_method("revmux", n, spec.hidden_size)
+                except RevmuxError as error:
+                    _fail("compose_sizes", f"{error} (truncation.depths: matched compares with revmux; backbone {name})")
+
+
+MATCHED = "matched"  # truncation.depths: the depth whose counted FLOPs match RevMUX at each N and P
+
+
+def run_shapes(config: dict, method: str, prefill_layers: list[int]) -> list[tuple[int, int]]:
+    """The (N, P) of a method's runs on a backbone with these P. A quantized method (`revmux+int8`) has its
+    trained method's; truncation has (N, P) per N and P when its depth is matched, else (1, depth)."""
+    traits = method_traits(method)
+    if traits["trains_backbone"]:
+        depths = config["truncation"]["depths"]
+        if depths == MATCHED:
+            return [(n, p) for p in prefill_layers for n in config["compose_sizes"]]
+        return [(1, depth) for depth in depths]
+    if traits["multiplexes"]:
+        return [(n, p) for p in prefill_layers for n in config["compose_sizes"]]
+    return [(1, p) for p in prefill_layers]
 
 
 def build_grid(config: dict) -> pd.DataFrame:
-    """One row per (task, backbone, method, N, P, seed). The teacher runs once per P (N = 1, first seed)."""
+    """One row per (task, backbone, method, N, P, seed). The teacher (identity, and its quantized forms) runs once
+    per P (N = 1, first seed); what is trained (multiplexers, truncation) runs once per seed."""
     rows = []
     for task, (backbone, settings) in itertools.product(config["tasks"], config["backbones"].items()):
-        for p, method in itertools.product(settings["prefill_layers"], config["methods"]):
-            if METHODS.traits(method)["multiplexes"]:
-                rows += [(task, backbone, method, n, p, seed) for n in config["compose_sizes"] for seed in config["seeds"]]
-            else:
-                rows.append((task, backbone, method, 1, p, config["seeds"][0]))
+        for method in config["methods"]:
+            traits = method_traits(method)
+            seeds = config["seeds"] if traits["multiplexes"] or traits["trains_backbone"] else config["seeds"][:1]
+            rows += [(task, backbone, method, n, p, seed)
+                     for n, p in run_shapes(config, method, settings["prefill_layers"]) for seed in seeds]
     return pd.DataFrame(rows, columns=GRID_COLUMNS)
 
 
+def trained_methods(config: dict) -> list[str]:
+    """Every method name a job of this grid runs: the configured ones and the trained methods behind their
+    quantized forms (`revmux+int8` evaluates revmux's training, wherever revmux is listed or not)."""
+    return list(dict.fromkeys([*config["methods"], *(split_method(m)[0] for m in config["methods"])]))
+
+
 def profiled_methods(config: dict) -> list[str]:
-    """The methods `revmux speed` times against the teacher: every multiplexing one, if profiling is on."""
+    """The methods `revmux speed` times against the teacher: every one but the teacher itself, if profiling is on."""
     if not config["speed"]["enabled"]:
         return []
-    return [method for method in config["methods"] if METHODS.traits(method)["multiplexes"]]
+    return [method for method in config["methods"] if method != "identity"]
 
 
 def build_speed_grid(config: dict) -> pd.DataFrame:
-    """One row per timed (backbone, method, N, P, batch size, length): trained backbones and timing-only shapes."""
+    """One row per timed (backbone, method, N, P, batch size, length): trained backbones and timing-only shapes.
+    A multiplexer is timed only at batch sizes that fill its composites (a multiple of N)."""
     profile = config["speed"]
     backbones = {**config["backbones"], **profile["shapes"]}
     rows = [
         (backbone, method, n, p, batch, length)
         for backbone, settings in backbones.items()
-        for p, method, n, batch, length in itertools.product(
-            settings["prefill_layers"], profiled_methods(config), config["compose_sizes"],
-            profile["batch_sizes"], profile["lengths"],
-        )
+        for method in profiled_methods(config)
+        for n, p in run_shapes(config, method, settings["prefill_layers"])
+        for batch, length in itertools.product(profile["batch_sizes"], profile["lengths"])
+        if not method_traits(method)["multiplexes"] or batch % n == 0
     ]
     return pd.DataFrame(rows, columns=PROFILE_COLUMNS)
 
@@ -171,7 +227,7 @@ def speed_arguments(config: dict, backbone: str) -> str:
         f"--device {config['device']}", f"--dtype {profile['dtype']}", f"--warmup-runs {profile['warmup_runs']}",
         f"--min-iterations {profile['min_iterations']}", f"--min-duration {profile['min_duration_s']}",
         f"--memory-runs {profile['memory_runs']}", f"--energy-window {profile['energy_window_s']}",
-        f"--max-cv {profile['max_cv']}",
+        f"--max-cv {profile['max_cv']}", f"--match-length {config['data']['max_length']}",
     ])
 
 

@@ -15,6 +15,10 @@ from revmux.core.schemas import schema_path
 
 
 revmux_grid.coerce_command_line_values(config)
+try:
+    revmux_grid.refuse_quantized_training(config)
+except revmux_grid.ConfigError as error:
+    raise SystemExit(f"Invalid configuration: {error}")
 validate(config, schema=str(schema_path("config")))
 try:
     revmux_grid.check_config(config)
@@ -72,7 +76,7 @@ def alternatives(values):
 wildcard_constraints:
     task=alternatives(config["tasks"]),
     backbone=alternatives({**config["backbones"], **config["speed"]["shapes"], config["batching"]["backbone"]: {}}),
-    method=alternatives(config["methods"]),
+    method=alternatives(revmux_grid.trained_methods(config)),
     n=r"\d+",
     p=r"\d+",
     seed=r"\d+",
@@ -136,6 +140,37 @@ TEACHER_FILES = {
 
 def prefill_files(wildcards):
     return expand(PREFILL, split=SPLITS, **wildcards)
+
+
+def trained_files(wildcards):
+    """What an evaluate job reads besides the teacher: a multiplexer's training and the shared layer-P cache;
+    a truncation's own stage 0; for `<method>+<scheme>`, what <method> trained (the quantized teacher, nothing)."""
+    base = revmux_grid.split_method(wildcards.method)[0]
+    traits = revmux_grid.method_traits(base)
+    run = RUN_DIR.format(**{**wildcards, "method": base})
+    if traits["trains_backbone"]:
+        return {"truncated_weights": f"{run}/{layout.TEACHER_WEIGHTS}", "truncated_info": f"{run}/{layout.TEACHER_INFO}"}
+    if revmux_grid.method_traits(wildcards.method)["quantization"]:
+        return {} if base == "identity" else {"adapter": f"{run}/{layout.ADAPTER}", "history": f"{run}/{layout.HISTORY}"}
+    return {"adapter": f"{run}/{layout.ADAPTER}", "history": f"{run}/{layout.HISTORY}",
+            "dev_selected": f"{run}/{layout.DEV_SELECTED_ADAPTER}", "prefill": prefill_files(wildcards)}
+
+
+def untrained_method_names():
+    """Methods with no `train` job: truncation (its own stage 0) and every quantized form."""
+    return [m for m in revmux_grid.trained_methods(config)
+            if revmux_grid.method_traits(m)["trains_backbone"] or revmux_grid.method_traits(m)["quantization"]]
+
+
+def trainable_method_pattern():
+    trainable = [m for m in revmux_grid.trained_methods(config) if m not in untrained_method_names()]
+    return alternatives(trainable) if trainable else "$^"
+
+
+def truncation_method_pattern():
+    truncations = [m for m in revmux_grid.trained_methods(config) if revmux_grid.method_traits(m)["trains_backbone"]
+                   and not revmux_grid.method_traits(m)["quantization"]]
+    return alternatives(truncations) if truncations else "$^"
 
 
 def data_arguments(wildcards):

@@ -9,6 +9,7 @@ rule aggregate:
         runs=f"{TABLES_DIR}/runs.csv",
         speed=f"{TABLES_DIR}/speed.csv",
         summary=f"{TABLES_DIR}/summary.csv",
+        equal_speedup=f"{TABLES_DIR}/equal-speedup.csv",
         markdown=f"{TABLES_DIR}/summary.md",
         latex=f"{TABLES_DIR}/summary.tex",
         provenance=f"{TABLES_DIR}/provenance.json",

@@ -1,11 +1,8 @@
 rule evaluate:
     input:
         fetched_assets,
+        unpack(trained_files),
         **TEACHER_FILES,
-        adapter=f"{RUN_DIR}/{layout.ADAPTER}",
-        history=f"{RUN_DIR}/{layout.HISTORY}",
-        dev_selected=f"{RUN_DIR}/{layout.DEV_SELECTED_ADAPTER}",
-        prefill=prefill_files,
     output:
         metrics=f"{RUN_DIR}/{layout.METRICS}",
         predictions=f"{RUN_DIR}/{layout.PREDICTIONS}",
