@@ -119,10 +119,12 @@ def random_batch(backbone: StagedBackbone, batch_size: int, length: int, seed: i
     return backbone.token_batch(ids, mask)
 
 
-def build_workloads(settings: SpeedSettings, spec: BackboneSpec, resources=None):
+def build_workloads(settings: SpeedSettings, spec: BackboneSpec, resources=None, depth: int | None = None,
+                    only: str | None = None):
     """The loaded backbone, head, batch, the two timed callables (teacher, multiplexed: the method's path), the
     same two on the float backbone (FLOPs are counted there: the counter does not see int8 kernels, which do
-    the same arithmetic) and what the method's path is."""
+    the same arithmetic) and what the method's path is. A fresh memory process builds `only` its one path, with
+    the truncation `depth` already chosen: nothing else (FLOP counting, a float twin) runs before its baseline."""
     device = torch.device(settings.device)
     dtype = DTYPES[settings.dtype]
     # Random token ids are timed: no tokenizer, so a random-init shape runs with nothing fetched.
@@ -138,8 +140,10 @@ def build_workloads(settings: SpeedSettings, spec: BackboneSpec, resources=None)
     traits = METHODS.traits(base)
     described = {"method": base, "quantization": scheme, "depth": None, "truncation": None}
     if traits["trains_backbone"]:
-        depth, chosen = truncation_depth(backbone, settings.n, settings.prefill_layers,
-                                         settings.match_length or settings.length)
+        chosen = None
+        if depth is None:
+            depth, chosen = truncation_depth(backbone, settings.n, settings.prefill_layers,
+                                             settings.match_length or settings.length)
         described.update(depth=depth, truncation=chosen)
     elif traits["multiplexes"]:
         multiplexer = build_multiplexer(base, backbone.hidden_size, settings.n).to(device=device, dtype=dtype).eval()
@@ -160,29 +164,31 @@ def build_workloads(settings: SpeedSettings, spec: BackboneSpec, resources=None)
         return torch.inference_mode()(run)
 
     method_backbone = backbone
-    if scheme:
-        method_backbone = copy.deepcopy(backbone)  # the teacher path stays the float model
+    if scheme and only != "teacher":
+        # the teacher path stays the float model (a path measured alone quantizes in place)
+        method_backbone = backbone if only == "multiplexed" else copy.deepcopy(backbone)
         quantize(method_backbone, scheme)
     teacher = torch.inference_mode()(lambda: head(teacher_answer_states(backbone, batch)))
     timed = {"teacher": teacher, "multiplexed": method_path(method_backbone)}
-    counted = {"teacher": teacher, "multiplexed": method_path(backbone)} if scheme else timed
+    counted = {"teacher": teacher, "multiplexed": method_path(backbone)} if scheme and only is None else timed
     return backbone, head, batch, timed, counted, described
 
 
-def path_workload(settings: SpeedSettings, spec: BackboneSpec, resources, path: str):
+def path_workload(settings: SpeedSettings, spec: BackboneSpec, resources, path: str, depth: int | None = None):
     """One path's callable on a freshly loaded model (what a fresh memory process builds)."""
-    *_, workloads, _, _ = build_workloads(settings, spec, resources)
+    *_, workloads, _, _ = build_workloads(settings, spec, resources, depth=depth, only=path)
     return workloads[path]
 
 
-def path_peaks(memory: dict, settings: SpeedSettings, spec: BackboneSpec, resources, device: torch.device) -> None:
+def path_peaks(memory: dict, settings: SpeedSettings, spec: BackboneSpec, resources, device: torch.device,
+               depth: int | None = None) -> None:
     """Adds the comparable peak of each path (`peak_bytes`, `peak_source`) to its memory record."""
     for path, record in memory.items():
         if device.type == "cuda":
             record["peak_bytes"] = record["torch_max_allocated"] - record["torch_allocated_before"]
             record["peak_source"] = "torch max allocated over what was allocated before the path ran"
             continue
-        build = functools.partial(path_workload, settings, spec, resources, path)
+        build = functools.partial(path_workload, settings, spec, resources, path, depth)
         measured = peak_in_fresh_process(build, settings.memory_runs, torch.get_num_threads())
         record["peak_bytes"] = measured["peak_bytes"]
         if measured["peak_bytes"] is None:
@@ -215,7 +221,7 @@ def profile(settings: SpeedSettings, spec: BackboneSpec, resources=None, progres
     memory = {
         name: measure_memory(fn, settings.memory_runs, device, gpu, clock.sync) for name, fn in workloads.items()
     }
-    path_peaks(memory, settings, spec, resources, device)
+    path_peaks(memory, settings, spec, resources, device, described["depth"])
     energy = {
         name: measure_energy(fn, settings.batch_size, gpu, clock.sync, settings.energy_window_s)
         for name, fn in workloads.items()
