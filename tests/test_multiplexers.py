@@ -45,7 +45,7 @@ def test_hadamard_slot_vectors_are_fixed_and_shared_by_every_instance_of_the_met
 
 
 def test_registry_names_the_paper_methods():
-    assert set(METHODS.names()) == {"identity", "adapter", "ora", "revmux", "hadamard"}
+    assert set(METHODS.names()) == {"identity", "adapter", "ora", "revmux", "hadamard", "truncate"}  # and the alternative at equal compute
 
 
 @pytest.mark.parametrize(("method", "n", "hidden", "message"), [
@@ -54,7 +54,7 @@ def test_registry_names_the_paper_methods():
     ("revmux", 5, 384, r"splits the hidden size 384 into N = 5 equal blocks: choose an N that divides 384"),
     ("ora", 7, 384, r"choose an N that divides 384"),
     ("teacher", 2, 384, r"does not multiplex: N must be 1"),
-    ("datamux", 2, 384, r"unknown method .datamux.: use one of adapter, hadamard, identity, ora, revmux; aliases: teacher \(= identity\)"),
+    ("datamux", 2, 384, r"unknown method .datamux.: use one of adapter, hadamard, identity, ora, revmux, truncate; aliases: teacher \(= identity\)"),
 ])
 def test_bad_method_settings_are_refused_with_the_fix(method, n, hidden, message):
     with pytest.raises(RevmuxError, match=message):
