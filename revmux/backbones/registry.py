@@ -103,6 +103,12 @@ class BackboneSpec:
         """Prompt tuning (a learned soft prompt before the encoder input) is this family's teacher mode."""
         return "prompt" in self.teacher_modes
 
+    def depth_problem(self, depth: int) -> str | None:
+        """Why a truncation to `depth` layers cannot be made, or None: it must keep 1 to L layers."""
+        if 1 <= depth <= self.num_layers:
+            return None
+        return f"depth {depth} is outside [1, {self.num_layers}] for {self.name}: keep from 1 to {self.num_layers} layers"
+
     @property
     def default_prefill_layers(self) -> int:
         """The paper's P where it gives one, else half the split stack (the paper's own ratio)."""

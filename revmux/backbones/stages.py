@@ -68,9 +68,8 @@ class StagedBackbone(nn.Module):
         final norm, T5's decoder) stays."""
         from revmux.core.errors import RevmuxError
 
-        if not 1 <= depth <= self.num_layers:
-            raise RevmuxError(f"truncation depth {depth} is outside [1, {self.num_layers}] for {self.spec.name}: "
-                              f"keep from 1 to {self.num_layers} layers")
+        if self.spec.depth_problem(depth):  # called on the whole backbone, as loaded
+            raise RevmuxError(f"truncation {self.spec.depth_problem(depth)}")
         kept = nn.ModuleList(list(self.layers)[:depth])
         self._replace_layers(kept)
         self.layers = kept

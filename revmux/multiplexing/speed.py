@@ -89,9 +89,8 @@ def check_settings(settings: SpeedSettings, spec: BackboneSpec) -> None:
         raise RevmuxError("speed compares a method with the teacher: pick a multiplexer (adapter, ora, revmux, hadamard), "
                           "truncate, or a quantized model such as identity+int8")
     if traits["trains_backbone"] and settings.n == 1:
-        if not 1 <= settings.prefill_layers <= spec.num_layers:
-            raise RevmuxError(f"truncation depth {settings.prefill_layers} is outside [1, {spec.num_layers}] for "
-                              f"{spec.name}: keep from 1 to {spec.num_layers} layers")
+        if spec.depth_problem(settings.prefill_layers):
+            raise RevmuxError(f"truncation {spec.depth_problem(settings.prefill_layers)}")
     elif not 0 <= settings.prefill_layers < spec.num_layers:
         raise RevmuxError(
             f"prefill layers must be in [0, {spec.num_layers}) for {spec.name} ({spec.num_layers} layers), "

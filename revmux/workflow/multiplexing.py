@@ -18,6 +18,7 @@ from revmux.data import resolve_task
 from revmux.data.glue import GLUE_LAYOUTS, require_glue_file
 from revmux.core.errors import RevmuxError
 from revmux.backbones.quantization import SCHEMES, check_scheme
+from revmux.backbones.registry import DTYPE_NAMES
 from revmux.multiplexing.methods import canonical_method, check_method, method_traits, split_method
 from revmux.core.layout import default_glue_dir
 
@@ -74,7 +75,7 @@ def refuse_quantized_training(config: dict) -> None:
     """Run before the schema check, which would only say that int8 is not an allowed dtype: a quantized scheme
     as the backbone's compute dtype asks to train on a quantized backbone, which the harness never does."""
     for key, block in (("dtype", config), ("speed.dtype", config.get("speed") or {})):
-        if block.get("dtype") in SCHEMES and block.get("dtype") not in ("bfloat16", "float16"):
+        if block.get("dtype") in SCHEMES and block.get("dtype") not in DTYPE_NAMES:
             _fail(key, f"{block['dtype']} is a post-training quantization, not a dtype to train or time the float "
                        f"model in: keep {key} a float dtype and add <method>+{block['dtype']} to methods (e.g. "
                        f"identity+{block['dtype']}, revmux+{block['dtype']}), which evaluates and times the trained "
@@ -136,9 +137,8 @@ def _check_backbone(config: dict, key: str, name: str, settings: dict) -> None:
     if any(method_traits(method)["trains_backbone"] for method in config["methods"]):
         depths = config["truncation"]["depths"]
         for depth in ([] if depths == MATCHED else depths):
-            if not 1 <= depth <= spec.num_layers:
-                _fail("truncation.depths", f"depth {depth} is outside [1, {spec.num_layers}] for {name} "
-                                           f"({spec.num_layers} layers): keep from 1 to {spec.num_layers} layers")
+            if spec.depth_problem(depth):
+                _fail("truncation.depths", spec.depth_problem(depth))
         if depths == MATCHED:
             for n in config["compose_sizes"]:  # the depth matches RevMUX at N: N must be one RevMUX can run
                 try:
@@ -181,6 +181,13 @@ def trained_methods(config: dict) -> list[str]:
     """Every method name a job of this grid runs: the configured ones and the trained methods behind their
     quantized forms (`revmux+int8` evaluates revmux's training, wherever revmux is listed or not)."""
     return list(dict.fromkeys([*config["methods"], *(split_method(m)[0] for m in config["methods"])]))
+
+
+def methods_trained_by(config: dict, rule: str) -> list[str]:
+    """The method names a training rule makes: `train` the multiplexers and the teacher's identity run,
+    `truncation` the truncations; quantized forms are never trained."""
+    methods = [m for m in trained_methods(config) if not method_traits(m)["quantization"]]
+    return [m for m in methods if method_traits(m)["trains_backbone"] == (rule == "truncation")]
 
 
 def profiled_methods(config: dict) -> list[str]:

@@ -156,21 +156,10 @@ def trained_files(wildcards):
             "dev_selected": f"{run}/{layout.DEV_SELECTED_ADAPTER}", "prefill": prefill_files(wildcards)}
 
 
-def untrained_method_names():
-    """Methods with no `train` job: truncation (its own stage 0) and every quantized form."""
-    return [m for m in revmux_grid.trained_methods(config)
-            if revmux_grid.method_traits(m)["trains_backbone"] or revmux_grid.method_traits(m)["quantization"]]
-
-
-def trainable_method_pattern():
-    trainable = [m for m in revmux_grid.trained_methods(config) if m not in untrained_method_names()]
-    return alternatives(trainable) if trainable else "$^"
-
-
-def truncation_method_pattern():
-    truncations = [m for m in revmux_grid.trained_methods(config) if revmux_grid.method_traits(m)["trains_backbone"]
-                   and not revmux_grid.method_traits(m)["quantization"]]
-    return alternatives(truncations) if truncations else "$^"
+def trained_by_pattern(rule):
+    """The method wildcard of a training rule: the methods it makes (none: a pattern that matches nothing)."""
+    methods = revmux_grid.methods_trained_by(config, rule)
+    return alternatives(methods) if methods else "$^"
 
 
 def data_arguments(wildcards):

@@ -1,6 +1,6 @@
 rule train:
     wildcard_constraints:
-        method=trainable_method_pattern(),
+        method=trained_by_pattern("train"),
     input:
         fetched_assets,
         **TEACHER_FILES,
@@ -35,7 +35,7 @@ rule train:
 # directory; `revmux teacher --truncate N P` picks the depth (N = 1: P layers; else RevMUX's counted FLOPs).
 rule truncation:
     wildcard_constraints:
-        method=truncation_method_pattern(),
+        method=trained_by_pattern("truncation"),
     input:
         fetched_assets,
     output:
