@@ -10,7 +10,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from revmux.analysis.tables import equal_speedup_table, pareto_front
+from revmux.analysis.tables import batch_sweep_table, equal_speedup_table, pareto_front
 from revmux.backbones import resolve_backbone
 from revmux.backbones.load import load_backbone
 from revmux.backbones.quantization import check_scheme, quantize
@@ -231,6 +231,19 @@ def test_equal_speedup_pairs_each_option_with_the_nearest_revmux_on_the_same_exa
     expected = (correct[("t", "b", "truncate", 2, 3)] - correct[("t", "b", "revmux", 2, 3)]).mean()
     assert first["difference"] == pytest.approx(expected)
     assert first["difference_ci_low"] < expected < first["difference_ci_high"]
+
+
+def test_the_batch_sweep_marks_every_cell_whose_timing_is_invalid():
+    setting = {"backbone": "b", "device": "cpu", "dtype": "float32", "threads": 2, "length": 64, "p": 3, "depth": None}
+    profiles = pd.DataFrame([
+        {**setting, "method": "revmux", "n": 2, "batch": batch, "teacher_samples_per_s": 50.0 * batch,
+         "multiplexed_samples_per_s": 65.0 * batch, "speedup": 1.3, "valid": batch == 8}
+        for batch in (8, 32)
+    ])
+    table = batch_sweep_table(profiles).set_index("model")
+    assert table.loc["revmux N=2 P=3", "batch 8"] == "520.0 (1.30x)"
+    assert table.loc["revmux N=2 P=3", "batch 32"] == "2080.0 (1.30x, invalid)"
+    assert table.loc["teacher", "batch 32"] == "1600.0 (invalid)"  # timed inside the invalid profile
 
 
 @pytest.fixture(scope="module")

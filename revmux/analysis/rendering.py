@@ -28,7 +28,8 @@ EQUAL_SPEEDUP_NOTE = (
 )
 BATCH_SWEEP_NOTE = ("Samples/s per batch size (the method's speed-up over the teacher at that batch in brackets; – "
                     "where the batch does not fill the composites of N). Where the teacher's samples/s stop rising, "
-                    "plain batching has saturated the device.")
+                    "plain batching has saturated the device. 'invalid': that profile's timing is marked invalid (see the "
+                    "profiles); the teacher's cell is when any profile at its batch is.")
 
 BOOTSTRAP_NOTE = (
     "95% intervals: percentile bootstrap over evaluation examples (2,000 resamples by default); each example keeps "

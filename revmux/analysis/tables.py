@@ -334,14 +334,20 @@ def batch_sweep_table(profiles: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for keys, group in profiles.groupby(["backbone", "device", "dtype", "threads", "length"], sort=False):
         teacher = group.groupby("batch")["teacher_samples_per_s"].median()
+        # The teacher is timed inside every profile at its batch: one invalid profile makes its cell suspect too.
+        teacher_valid = group.groupby("batch")["valid"].all()
         rows.append({"backbone": keys[0], "setting": f"{keys[1]} {keys[2]}, {int(keys[3])} thr, {keys[4]} tokens",
-                     "model": "teacher", **{f"batch {b}": f"{v:.1f}" for b, v in teacher.items()}})
+                     "model": "teacher", **{f"batch {b}": f"{v:.1f}" + ("" if teacher_valid[b] else " (invalid)")
+                                            for b, v in teacher.items()}})
         for (method, n, p), timed in group.groupby(["method", "n", "p"], sort=False):
             cells = {}
             for batch in teacher.index:
                 at = timed[timed.batch == batch]
-                cells[f"batch {batch}"] = ("–" if at.empty else
-                                           f"{at['multiplexed_samples_per_s'].iloc[0]:.1f} ({at['speedup'].iloc[0]:.2f}x)")
+                if at.empty:
+                    cells[f"batch {batch}"] = "–"
+                    continue
+                mark = "" if at["valid"].iloc[0] else ", invalid"
+                cells[f"batch {batch}"] = f"{at['multiplexed_samples_per_s'].iloc[0]:.1f} ({at['speedup'].iloc[0]:.2f}x{mark})"
             label = method_label({"method": method, "n": n, "depth": timed["depth"].iloc[0]})
             rows.append({"backbone": keys[0], "setting": rows[-1]["setting"], "model": f"{label} P={p}", **cells})
     return pd.DataFrame(rows)
