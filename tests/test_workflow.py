@@ -129,11 +129,18 @@ def test_jobs_run_the_interpreter_that_runs_snakemake(tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr + (log.read_text() if log.exists() else "")
 
 
-def test_the_gpu_shapes_configuration_only_times():
-    # 5 shapes x 4 methods x 3 N x 2 batch sizes, and nothing trained (--forceall: counts do not depend on what exists)
-    result = snakemake("speed_all", "-n", "--forceall", "--quiet", "rules", "--configfile", "config/gpu-shapes.yaml")
+@pytest.mark.parametrize(("configfile", "profiles"), [
+    # 5 shapes x 4 methods x 3 N x 2 batch sizes
+    ("config/gpu-shapes.yaml", 120),
+    # 2 shapes x (revmux and revmux+bfloat16 x 2 N x batch 8, 32, 128; truncate x 2 N x 4 batches; the bf16 and
+    # fp16 teachers x 4 batches)
+    ("config/gpu-alternatives.yaml", 56),
+])
+def test_the_gpu_configurations_only_time(configfile, profiles):
+    # nothing trained (--forceall: counts do not depend on what exists)
+    result = snakemake("speed_all", "-n", "--forceall", "--quiet", "rules", "--configfile", configfile)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert job_count(result.stdout, "speed") == 120
+    assert job_count(result.stdout, "speed") == profiles
     assert "train" not in result.stdout.split()
 
 
