@@ -160,6 +160,17 @@ def test_a_profile_without_per_path_peaks_shows_no_memory_rather_than_a_shared_h
     assert row["multiplexed_peak_memory_bytes"] is None and "rerun" in row["multiplexed_peak_memory_source"]
 
 
+def test_a_profile_row_says_which_cpu_instructions_its_kernels_had(tiny_results):
+    import torch
+
+    profile = json.loads((tiny_results / "speed" / "minilm-l6" / "revmux-n2-p3-b8-len16.json").read_text())
+    kernels = profile_row(profile)["cpu_kernels"]
+    assert kernels.startswith(f"{torch.backends.cpu.get_cpu_capability()}; int8: ")
+    host = profile["environment"]["host"]
+    del host["cpu_capability"], host["int8_instructions"]  # a profile written before they were recorded
+    assert profile_row(profile)["cpu_kernels"] is None
+
+
 def test_plots_are_drawn_for_each_backbone(tiny_results, tmp_path):
     assert main(["aggregate", "--results", str(tiny_results)]) == 0
     assert main(["plots", "--tables", str(tiny_results / "tables"), "--out", str(tmp_path)]) == 0

@@ -89,6 +89,9 @@ def _setting_note(tables: dict) -> str:
     note = (f"Speed, memory and energy measured on {setting_label(setting)} (`revmux speed`); the teacher's "
             "numbers come from the profiles at that same setting only.")
     chosen = at_setting(profiles, setting)
+    kernels = chosen.loc[chosen["device"] == "cpu", "cpu_kernels"].dropna().unique()
+    if len(kernels):  # int8 speed-ups depend on these more than on anything else in the setting
+        note += f" CPU kernels: {' / '.join(sorted(kernels))}."
     sources = chosen["multiplexed_peak_memory_source"].dropna().unique()
     if chosen["multiplexed_peak_memory_bytes"].notna().any():
         note += f" Peak memory: {'; '.join(s for s in sources if 'rerun' not in s)}."

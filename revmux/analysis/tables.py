@@ -92,6 +92,13 @@ def _path_peak(memory: dict) -> tuple[int | None, str]:
     return None, memory.get("unavailable", {}).get("peak_bytes") or NO_PATH_PEAK
 
 
+def _cpu_kernels(host: dict) -> str | None:
+    """What torch's CPU kernels ran with, e.g. 'AVX512; int8: avx512_vnni' (None for profiles that predate it)."""
+    if "cpu_capability" not in host:
+        return None
+    return f"{host['cpu_capability']}; int8: {', '.join(host['int8_instructions']) or 'none'}"
+
+
 def profile_row(profile: dict) -> dict:
     settings, latency, memory, energy = profile["settings"], profile["latency"], profile["memory"]["paths"], profile["energy"]
     environment = profile["environment"]
@@ -110,6 +117,7 @@ def profile_row(profile: dict) -> dict:
         "depth": (profile.get("method_path") or {}).get("depth"),
         "random_init": profile["backbone"]["random_init"],
         "hardware": environment["gpu"]["name"] if environment["gpu"] else environment["host"]["cpu"],
+        "cpu_kernels": _cpu_kernels(environment["host"]),
     }
     for path in ("teacher", "multiplexed"):
         peak, source = _path_peak(memory[path])
