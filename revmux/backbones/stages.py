@@ -68,8 +68,8 @@ class StagedBackbone(nn.Module):
         final norm, T5's decoder) stays."""
         from revmux.core.errors import RevmuxError
 
-        if self.spec.depth_problem(depth):  # called on the whole backbone, as loaded
-            raise RevmuxError(f"truncation {self.spec.depth_problem(depth)}")
+        if problem := self.spec.depth_problem(depth):  # called on the whole backbone, as loaded
+            raise RevmuxError(f"truncation {problem}")
         kept = nn.ModuleList(list(self.layers)[:depth])
         self._replace_layers(kept)
         self.layers = kept

@@ -87,8 +87,8 @@ def validate_teacher(config: TeacherConfig) -> None:
         n, depth = config.truncate
         if n < 1:
             raise RevmuxError(f"truncation N must be at least 1, got {n}")
-        if n == 1 and spec.depth_problem(depth):
-            raise RevmuxError(f"truncation {spec.depth_problem(depth)}")
+        if n == 1 and (problem := spec.depth_problem(depth)):
+            raise RevmuxError(f"truncation {problem}")
         if n > 1 and not 0 <= depth < spec.num_layers:
             raise RevmuxError(f"truncation matched to N = {n} at P = {depth}: P is outside [0, {spec.num_layers}) "
                               f"for {spec.name}")

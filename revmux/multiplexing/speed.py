@@ -89,8 +89,8 @@ def check_settings(settings: SpeedSettings, spec: BackboneSpec) -> None:
         raise RevmuxError("speed compares a method with the teacher: pick a multiplexer (adapter, ora, revmux, hadamard), "
                           "truncate, or a quantized model such as identity+int8")
     if traits["trains_backbone"] and settings.n == 1:
-        if spec.depth_problem(settings.prefill_layers):
-            raise RevmuxError(f"truncation {spec.depth_problem(settings.prefill_layers)}")
+        if problem := spec.depth_problem(settings.prefill_layers):
+            raise RevmuxError(f"truncation {problem}")
     elif not 0 <= settings.prefill_layers < spec.num_layers:
         raise RevmuxError(
             f"prefill layers must be in [0, {spec.num_layers}) for {spec.name} ({spec.num_layers} layers), "

@@ -137,8 +137,8 @@ def _check_backbone(config: dict, key: str, name: str, settings: dict) -> None:
     if any(method_traits(method)["trains_backbone"] for method in config["methods"]):
         depths = config["truncation"]["depths"]
         for depth in ([] if depths == MATCHED else depths):
-            if spec.depth_problem(depth):
-                _fail("truncation.depths", spec.depth_problem(depth))
+            if problem := spec.depth_problem(depth):
+                _fail("truncation.depths", problem)
         if depths == MATCHED:
             for n in config["compose_sizes"]:  # the depth matches RevMUX at N: N must be one RevMUX can run
                 try:
