@@ -106,3 +106,16 @@ def test_hub_and_local_files_give_identical_examples(glue_dir, task):
     hub = load_task(task, "hub")
     for split in ("train", "validation", "dev"):
         assert split_hash(hub.splits[split]) == split_hash(local.splits[split]), split
+
+
+@pytest.mark.parametrize("split", ["train", "validation", "eval"])
+def test_a_split_size_the_data_cannot_fill_is_refused_with_the_numbers(glue_dir, split):
+    from revmux.multiplexing.config import DataConfig
+    from revmux.multiplexing.inputs import load_run_splits
+
+    data = load_task("sst-2", "local", glue_dir)
+    available = len(data.splits[split] if split != "eval" else data.eval)
+    assert len(load_run_splits(DataConfig("sst-2", "local", str(glue_dir), **{f"{split}_size": available}))[0][split]) == available
+    with pytest.raises(RevmuxError, match=rf"the {split} split holds {available} rows.* but {available + 1} were asked for: "
+                                          rf"set data.{split}_size \(--{split}-size\) to at most {available}"):
+        load_run_splits(DataConfig("sst-2", "local", str(glue_dir), **{f"{split}_size": available + 1}))

@@ -2,6 +2,7 @@
 
 import dataclasses
 import json
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -13,11 +14,12 @@ from revmux.multiplexing.config import AdapterConfig, DataConfig, TeacherConfig,
 from revmux.core.errors import RevmuxError
 from revmux.multiplexing.scoring import METRICS_FILE, PREDICTIONS_FILE, VALIDATION_PREDICTIONS_FILE, evaluate_run
 from revmux.multiplexing.stage0 import load_teacher, train_teacher
-from revmux.multiplexing.train import ADAPTER_FILE, train_adapter
+from revmux.multiplexing.train import ADAPTER_FILE, CHECKPOINT_FILE, train_adapter
 
 pytestmark = pytest.mark.slow
 
-DATA = DataConfig(task="sst-2", train_size=96, validation_size=40, eval_size=37, max_length=32)
+# validation_size fits the excerpts in tests/fixtures (30 validation rows carved from 300) as well as the full files.
+DATA = DataConfig(task="sst-2", train_size=96, validation_size=30, eval_size=37, max_length=32)
 
 
 @pytest.fixture(scope="module")
@@ -133,6 +135,21 @@ def test_an_interrupted_run_resumes_to_the_same_result(minilm_teacher, tmp_path)
     assert torch.equal(
         torch.load(tmp_path / "cut" / ADAPTER_FILE)["down.weight"], torch.load(tmp_path / "whole" / ADAPTER_FILE)["down.weight"],
     )
+
+
+def test_a_checkpoint_of_another_run_is_set_aside_never_resumed(minilm_teacher, tmp_path):
+    directory, data, _ = minilm_teacher
+    first, changed = adapter_config(data, epochs=1), adapter_config(data, epochs=2, lr=5e-4)
+    train_adapter(first, tmp_path / "run", directory, tmp_path / "cache")
+    assert not (tmp_path / "run" / CHECKPOINT_FILE).exists()  # a finished run leaves no checkpoint
+    # an interruption of another configuration's run, left in the folder: not this run's
+    interrupted = adapter_config(data, epochs=2)
+    assert train_adapter(interrupted, tmp_path / "other", directory, tmp_path / "cache", stop_after_epoch=1) == {"interrupted_after_epoch": 1}
+    shutil.copy(tmp_path / "other" / CHECKPOINT_FILE, tmp_path / "run" / CHECKPOINT_FILE)
+    rerun = train_adapter(changed, tmp_path / "run", directory, tmp_path / "cache")
+    fresh = train_adapter(changed, tmp_path / "fresh", directory, tmp_path / "cache")
+    strip = lambda history: [{k: v for k, v in r.items() if k != "seconds"} for r in history]  # noqa: E731
+    assert strip(rerun["history"]) == strip(fresh["history"]) and len(rerun["history"]) == 3
 
 
 def test_reusing_layer_p_states_gives_the_same_losses_as_recomputing_them(minilm_teacher, tmp_path):

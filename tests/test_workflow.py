@@ -1,6 +1,7 @@
 """The Snakemake workflow as users run it: lint, dry runs of every shipped configuration, refusal
 of bad configurations, and a real run of a small GLUE configuration that a second run leaves alone."""
 
+import json
 import os
 import shutil
 import subprocess
@@ -58,7 +59,7 @@ def test_the_batching_configuration_serves_every_system_on_every_workload():
     # reference; a trace per load; no multiplexing
     assert job_count(result.stdout, "batching_serve") == 4
     commands = snakemake("-n", "--forceall", "-p", "--configfile", "config/batching-cpu.yaml").stdout
-    assert commands.count("--system static iteration baton baton-no-split hf-static hf-continuous unbatched") == 4
+    assert commands.count("--systems static iteration baton baton-no-split hf-static hf-continuous unbatched") == 4
     assert "runs/s0/offline/{system}.json" in commands
     assert job_count(result.stdout, "batching_reference") == 1
     assert job_count(result.stdout, "batching_load_trace") == 2
@@ -282,6 +283,22 @@ def test_a_small_glue_run_completes_and_a_second_run_has_nothing_to_do(glue_run)
     second = snakemake("--cores", "2", *GLUE_RUN, cwd=glue_run)
     assert second.returncode == 0
     assert "Nothing to be done" in second.stdout + second.stderr
+
+
+@pytest.mark.slow
+def test_a_changed_training_key_reruns_its_jobs_and_they_succeed(glue_run, tmp_path):
+    # In a copy, so that the other tests keep the finished run as it was.
+    workdir = tmp_path / "rerun"
+    shutil.copytree(glue_run, workdir, symlinks=True)
+    run = "results/rte/minilm-l6/revmux-n2-p3-s0"
+    before = json.loads((workdir / run / "history.json").read_text())
+    changed = snakemake("--cores", "2", *GLUE_RUN, "training={epochs: 1, lr: 5.0e-4}", "--", f"{run}/metrics.json",
+                        cwd=workdir)
+    assert changed.returncode == 0, changed.stdout[-3000:] + changed.stderr[-3000:]
+    after = json.loads((workdir / run / "history.json").read_text())
+    assert after["config"]["lr"] == 5.0e-4 and len(after["history"]) == 1 + 1  # epoch 0 (untrained) and epoch 1
+    assert before["config"]["lr"] != after["config"]["lr"]
+    assert not (workdir / run / "checkpoint.pt").exists()  # a finished run leaves none behind
 
 
 @pytest.mark.slow

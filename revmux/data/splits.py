@@ -12,6 +12,8 @@ import json
 import numpy as np
 import pandas as pd
 
+from revmux.core.errors import RevmuxError
+
 COLUMNS = ["idx", "text_a", "text_b", "label"]
 UNLABELLED = -1
 
@@ -57,9 +59,25 @@ def summarize(splits: dict[str, pd.DataFrame], label_names: tuple[str, ...]) -> 
     return pd.DataFrame(rows)
 
 
-def subsample(split: pd.DataFrame, size: int | None, seed: int = 0) -> pd.DataFrame:
-    """A seeded random subset of `size` rows in their original order; the whole split if size is None."""
-    if size is None or size >= len(split):
+def subsample(split: pd.DataFrame, size: int | None, seed: int = 0, name: str = "split") -> pd.DataFrame:
+    """A seeded random subset of `size` rows in their original order; the whole split if size is None.
+
+    A size the split cannot fill is refused: shrinking it silently would change what a run measures
+    (and its name would still claim the requested size)."""
+    if size is None or size == len(split):
         return split
+    if size > len(split):
+        raise ShortSplitError(name, size, len(split))
     keep = np.sort(np.random.default_rng(seed).choice(len(split), size=size, replace=False))
     return split.iloc[keep].reset_index(drop=True)
+
+
+class ShortSplitError(RevmuxError):
+    """A configured split size larger than the data holds."""
+
+    def __init__(self, name: str, requested: int, available: int):
+        self.name, self.requested, self.available = name, requested, available
+        origin = (f" (it is carved from the training data: {VALIDATION_FRACTION:.0%} of it, at most {VALIDATION_MAX} rows)"
+                  if name == "validation" else "")
+        super().__init__(f"the {name} split holds {available} rows{origin} but {requested} were asked for: "
+                         f"set data.{name}_size (--{name}-size) to at most {available}, or to null for all of them")

@@ -22,9 +22,9 @@ def load_run_splits(config: DataConfig) -> tuple[dict[str, pd.DataFrame], str]:
         Path(config.resources) if config.resources else None,
     )
     splits = {
-        "train": subsample(data.splits["train"], config.train_size, SUBSAMPLE_SEED),
-        "validation": subsample(data.splits["validation"], config.validation_size, SUBSAMPLE_SEED),
-        "eval": subsample(data.eval, config.eval_size, SUBSAMPLE_SEED),
+        "train": subsample(data.splits["train"], config.train_size, SUBSAMPLE_SEED, "train"),
+        "validation": subsample(data.splits["validation"], config.validation_size, SUBSAMPLE_SEED, "validation"),
+        "eval": subsample(data.eval, config.eval_size, SUBSAMPLE_SEED, "eval"),
     }
     return splits, f"{data.source}; held-out split: {data.task.eval_split}"
 

@@ -167,10 +167,12 @@ def train_adapter(config: AdapterConfig, out_dir: Path, teacher_directory: Path,
     state = {"epoch": 0, "best_accuracy": -1.0, "best_epoch": 0, "best_adapter": None, "history": [],
              "dev_best_accuracy": -1.0, "dev_best_epoch": 0, "dev_best_adapter": None}
     checkpoint_path = out_dir / CHECKPOINT_FILE
-    if checkpoint_path.is_file():
-        saved = torch.load(checkpoint_path, weights_only=False, map_location=device)
-        if saved["config"] != to_dict(config):
-            raise RevmuxError(f"{checkpoint_path} belongs to a different configuration; delete it to start over")
+    # What makes a checkpoint this run's: the same settings, the same teacher weights and the same examples.
+    # A checkpoint of any other run (another configuration, or one trained on a teacher that a changed key
+    # has since retrained) is not an interruption of this one: it is set aside, never resumed.
+    identity = {"config": to_dict(config), "teacher": sha256_of(teacher_directory / WEIGHTS_FILE), "data": hashes}
+    saved = _checkpoint_of(checkpoint_path, identity, device)
+    if saved is not None:
         model.multiplexer.load_state_dict(saved["adapter"])
         if optimizer is not None:
             optimizer.load_state_dict(saved["optimizer"])
@@ -217,7 +219,7 @@ def train_adapter(config: AdapterConfig, out_dir: Path, teacher_directory: Path,
         log.info("%s epoch %d: loss %.4f, validation accuracy %.4f", config.run_name, epoch,
                  record["train_loss"], record["validation_accuracy"])
         _save(checkpoint_path, {
-            "config": to_dict(config), "adapter": model.multiplexer.state_dict(),
+            **identity, "adapter": model.multiplexer.state_dict(),
             "optimizer": optimizer.state_dict(), "rng": rng_state(), "state": state,
         })
         if stop_after_epoch is not None and epoch >= stop_after_epoch and epoch < epochs:
@@ -234,7 +236,23 @@ def train_adapter(config: AdapterConfig, out_dir: Path, teacher_directory: Path,
     _save(out_dir / ADAPTER_FILE, state["best_adapter"])
     _save(out_dir / DEV_SELECTED_ADAPTER_FILE, state["dev_best_adapter"])
     atomic_write_json(out_dir / HISTORY_FILE, summary)  # written last: marks a finished training run
+    # A finished run needs no checkpoint: left behind, a later run in this folder (after a changed key)
+    # could take it for an interruption of its own.
+    checkpoint_path.unlink(missing_ok=True)
     return summary
+
+
+def _checkpoint_of(path: Path, identity: dict, device: str) -> dict | None:
+    """The checkpoint at `path` if it was written by the run `identity` describes; None (logged) otherwise."""
+    if not path.is_file():
+        return None
+    saved = torch.load(path, weights_only=False, map_location=device)
+    differing = [part for part, value in identity.items() if saved.get(part) != value]
+    if differing:
+        log.warning("%s was written by another run (its %s differ from this run's): starting over, "
+                    "it is overwritten after the first epoch", path, " and ".join(differing))
+        return None
+    return saved
 
 
 def _copy(state_dict: dict) -> dict:
