@@ -108,16 +108,16 @@ def _serve(*args):
 
 
 @pytest.mark.parametrize(("trace_columns", "flags", "message"), [
-    ({}, ["--system", "orca"], "unknown system 'orca': use one of baton, baton-no-split"),
+    ({}, ["--systems", "orca"], "unknown system 'orca': use one of baton, baton-no-split"),
     ({}, ["--max-batch", "0"], "max batch 0 must be at least 1"),
     ({"prompt_ids": None}, [], "missing column(s) prompt_ids"),
     ({"output_tokens": [4, 600]}, [], "exceed stories260k's context of 512"),
     ({"prompt_ids": ["5 6 7", "8 9000"]}, [], "beyond stories260k's vocabulary of 512"),
     ({"arrival_s": [0.0, -1.0]}, [], "arrival_s -1.0 must be a finite number >= 0"),
-    ({}, ["--system", "static", "baton"], "with several systems, put {system} in the path"),
-    ({}, ["--system", "baton", "baton"], "a system is named twice"),
+    ({}, ["--systems", "static", "baton"], "with several systems, put {system} in the path"),
+    ({}, ["--systems", "baton", "baton"], "a system is named twice"),
     # several systems: the first one's child process meets the bad trace, and nothing is served
-    ({"prompt_ids": ["5 6 7", "8 9000"]}, ["--system", "static", "baton"], "static: request 'b' holds token id 9000"),
+    ({"prompt_ids": ["5 6 7", "8 9000"]}, ["--systems", "static", "baton"], "static: request 'b' holds token id 9000"),
 ])
 def test_bad_serving_input_is_refused_before_any_work(tmp_path, capsys, trace_columns, flags, message):
     out = tmp_path / ("{system}.json" if "static: " in message else "run.json")
@@ -156,7 +156,7 @@ def test_one_call_serves_several_systems_and_the_report_tables_every_run(model, 
     reference = tmp_path / "reference.csv"
     assert _serve("--trace", str(trace), "--reference-out", str(reference), "--no-progress") == 0
     systems = ["static", "iteration", "baton", "hf-continuous"]
-    assert _serve("--trace", str(trace), "--system", *systems, "--max-batch", "3", "--reference", str(reference),
+    assert _serve("--trace", str(trace), "--systems", *systems, "--max-batch", "3", "--reference", str(reference),
                   "--out", str(tmp_path / "runs" / "{system}.json")) == 0
     runs = sorted((tmp_path / "runs").glob("*.json"))
     assert sorted(path.stem for path in runs) == sorted(systems)

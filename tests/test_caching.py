@@ -162,7 +162,7 @@ def test_replay_of_a_users_trace_reports_cost_ratio_hit_rate_and_served_accuracy
     trace = tmp_path / "trace.csv"
     hand_trace().to_csv(trace, index=False)
     out = tmp_path / "replay.csv"
-    assert main(["cache-replay", "--trace", str(trace), "--policy", "lec", "--selector", "large", "cascade",
+    assert main(["cache-replay", "--trace", str(trace), "--policies", "lec", "--selectors", "large", "cascade",
                  "--scenario", "offline", "--cache-size", "1", "--out", str(out)]) == 0
     table = pd.read_csv(out).set_index(["policy", "selector"])
     assert table.loc[("lec", "large"), "total_cost"] == pytest.approx(23)
@@ -190,13 +190,13 @@ def test_a_bad_trace_names_its_row_and_writes_nothing(tmp_path, capsys, change, 
 
 
 @pytest.mark.parametrize("arguments, message", [
-    (["--policy", "lfu", "fifo"], "unknown cache policy 'fifo'"),
-    (["--selector", "large", "coin"], "unknown selector 'coin'"),
+    (["--policies", "lfu", "fifo"], "unknown cache policy 'fifo'"),
+    (["--selectors", "large", "coin"], "unknown selector 'coin'"),
     (["--cache-size", "-1"], "cache size -1.0 must be a number >= 0"),
-    (["--selector", "simulated", "--selector-accuracy", "1.2", "--scenario", "offline"], "selector accuracy 1.2 must be in [0, 1]"),
-    (["--selector", "simulated", "--scenario", "offline"], "needs its accuracy"),
-    (["--policy", "lru", "--scenario", "offline"], "'lru' has no offline"),
-    (["--selector", "classifier"], "needs the trace's small_first column"),
+    (["--selectors", "simulated", "--selector-accuracy", "1.2", "--scenario", "offline"], "selector accuracy 1.2 must be in [0, 1]"),
+    (["--selectors", "simulated", "--scenario", "offline"], "needs its accuracy"),
+    (["--policies", "lru", "--scenario", "offline"], "'lru' has no offline"),
+    (["--selectors", "classifier"], "needs the trace's small_first column"),
 ])
 def test_bad_settings_are_refused_before_any_simulation(tmp_path, capsys, arguments, message):
     trace = tmp_path / "trace.csv"
@@ -255,7 +255,7 @@ def test_a_model_pair_gives_per_query_correctness_costs_a_trained_selector_and_r
     large_speed = _fake_run(tmp_path / "large", "identity", large, 0.004, 8e9, "teacher")
     out = tmp_path / "pair"
     assert main(["cache-pair", "--small-run", str(tmp_path / "small"), "--small-speed", str(small_speed),
-                 "--large-run", str(tmp_path / "large"), "--large-speed", str(large_speed), "--seeds", "2",
+                 "--large-run", str(tmp_path / "large"), "--large-speed", str(large_speed), "--runs", "2",
                  "--requests", "2000", "--cache-sizes", "0", "40", "--no-progress", "--out", str(out)]) == 0
     import json
 
@@ -294,7 +294,7 @@ def test_a_pair_timed_by_a_profile_marked_invalid_says_so_in_its_result_and_repo
     out = tmp_path / "pair"
     assert main(["cache-pair", "--small-run", str(tmp_path / "small"), "--small-speed", str(small_speed),
                  "--large-run", str(tmp_path / "large"), "--large-speed", str(large_speed), "--queries", "20",
-                 "--requests", "200", "--seeds", "1", "--no-progress", "--out", str(out)]) == 0
+                 "--requests", "200", "--runs", "1", "--no-progress", "--out", str(out)]) == 0
     assert "timing profile marked invalid" in capsys.readouterr().out
     import json
 

@@ -22,6 +22,9 @@ FIGURES = ("throughput-vs-load", "latency-vs-load", "waste")
 def run_row(path: Path) -> dict:
     try:
         result = json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise RevmuxError(f"{path}: no such run result; `revmux serve --out {path}` writes it (in the workflow: "
+                          "the batching_serve job of its workload and seed)") from None
     except (OSError, ValueError) as error:
         raise RevmuxError(f"{path}: unreadable run result ({error}); delete it and rerun its job") from None
     if result.get("kind") != "revmux-serve":

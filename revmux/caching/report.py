@@ -22,6 +22,9 @@ DIFFERS = 0.15  # cells further than this from the published value are listed fo
 def read_runs(path: str | Path) -> pd.DataFrame:
     try:
         runs = pd.read_csv(path)
+    except FileNotFoundError:
+        raise RevmuxError(f"{path}: no such suite result; `revmux cache-suite --out {path}` writes it (in the "
+                          "workflow: the caching_suite job of its scenario)") from None
     except (OSError, ValueError, pd.errors.ParserError) as error:
         raise RevmuxError(f"{path}: unreadable suite result ({error}); rerun `revmux cache-suite`") from None
     missing = RUN_COLUMNS - set(runs.columns)
@@ -181,6 +184,10 @@ def read_pair(folder: Path) -> tuple[pd.DataFrame, dict]:
     try:
         replays = pd.read_csv(Path(folder) / "replays.csv")
         selector = json.loads((Path(folder) / "selector.json").read_text())
+    except FileNotFoundError as error:
+        raise RevmuxError(f"{folder}: not a finished `revmux cache-pair` result ({error.filename} is missing); "
+                          f"`revmux cache-pair --out {folder}` writes it (in the workflow: the caching_pair job of "
+                          "that pair)") from None
     except (OSError, ValueError, pd.errors.ParserError) as error:
         raise RevmuxError(f"{folder}: not a finished `revmux cache-pair` result ({error}); rerun its job") from None
     return replays.assign(pair=Path(folder).name), selector

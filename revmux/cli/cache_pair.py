@@ -24,6 +24,9 @@ from revmux.caching.pairs import SELECTOR_THRESHOLD, ReplayGrid
 
 HELP = "replay a small/large model pair of this harness through the caches"
 DEFAULTS = ReplayGrid()
+# The grid's `seeds` is a count of seeded traces (seeds 0 .. N-1): `--runs N`, as in cache-suite, since `--seed`
+# names one seed in every other verb.
+FLAGS = {field.name: "runs" if field.name == "seeds" else field.name.replace("_", "-") for field in fields(ReplayGrid)}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -36,9 +39,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     for field in fields(ReplayGrid):
         default = getattr(DEFAULTS, field.name)
         kind = type(default[0]) if isinstance(default, tuple) else type(default)
-        parser.add_argument(f"--{field.name.replace('_', '-')}", type=kind, default=default,
+        parser.add_argument(f"--{FLAGS[field.name]}", dest=field.name, metavar=FLAGS[field.name].upper().replace("-", "_"),
+                            type=kind, default=default,
                             nargs="+" if isinstance(default, tuple) else None,
-                            help=f"default {' '.join(map(str, default)) if isinstance(default, tuple) else default}")
+                            help=f"default {' '.join(map(str, default)) if isinstance(default, tuple) else default}"
+                                 + (" (seeded traces per setting: seeds 0 .. RUNS-1)" if field.name == "seeds" else ""))
     parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
     parser.add_argument("--out", type=Path, required=True, help="the pair's folder")
 
@@ -53,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
                          else getattr(args, field.name) for field in fields(ReplayGrid)})
     for name in ("queries", "requests", "seeds"):
         if getattr(grid, name) < 1:
-            raise RevmuxError(f"--{name} {getattr(grid, name)} must be at least 1")
+            raise RevmuxError(f"--{FLAGS[name]} {getattr(grid, name)} must be at least 1")
     for size in (grid.cache_size, *grid.cache_sizes):
         check_setup(Setup("lfu", "large", "online", size))
     for policy in grid.policies:

@@ -6,7 +6,7 @@ The trace is a CSV with columns request, query, cost_small, cost_large and optio
 large_correct, size, small_first (format: revmux/caching/traces.py).
 
 example:
-  python -m revmux cache-replay --trace logs.csv --policy lfu lec gdsf lru --selector large cascade \\
+  python -m revmux cache-replay --trace logs.csv --policies lfu lec gdsf lru --selectors large cascade \\
       --scenario online --cache-size 40 --out replay.csv
 """
 
@@ -20,9 +20,9 @@ HELP = "replay a caching trace through cache policies and selectors"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--trace", type=Path, required=True, help="the trace CSV")
-    parser.add_argument("--policy", nargs="+", default=["lfu", "lec", "gdsf", "lru"],
+    parser.add_argument("--policies", nargs="+", default=["lfu", "lec", "gdsf", "lru"],
                         help="cache policies: lfu, lec, gdsf, lru, oracle (default: lfu lec gdsf lru)")
-    parser.add_argument("--selector", nargs="+", default=["large", "cascade"],
+    parser.add_argument("--selectors", nargs="+", default=["large", "cascade"],
                         help="selectors: large, cascade, simulated (needs --selector-accuracy), bandit, "
                              "classifier (needs the small_first column) (default: large cascade)")
     parser.add_argument("--scenario", choices=["offline", "online"], default="online",
@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     from revmux.core.atomic import atomic_write_text
 
     trace = read_trace(args.trace)
-    setups = setups_for(trace, args.policy, args.selector, args.scenario, args.cache_size, args.selector_accuracy)
+    setups = setups_for(trace, args.policies, args.selectors, args.scenario, args.cache_size, args.selector_accuracy)
     table = replay(trace, setups, args.seed)
     atomic_write_text(args.out, table.to_csv(index=False))
     print(table.to_markdown(index=False, floatfmt=".4g"))

@@ -21,15 +21,22 @@ TRACKS = {
 VERBS = [verb for verbs in TRACKS.values() for verb in verbs]
 
 
+def add_global_arguments(parser, after_verb: bool = False) -> None:
+    """Options of every verb, accepted before or after it (`revmux --threads 2 train` or `revmux train --threads 2`).
+    After the verb they default to SUPPRESS, so one not given there leaves the value given before it."""
+    parser.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS if after_verb else False,
+                        help="log debugging detail")
+    parser.add_argument("--threads", type=int, default=argparse.SUPPRESS if after_verb else None, metavar="N",
+                        help="CPU threads for torch (default: torch's choice); fixes results across machines")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="revmux",
         description="RevMUX reproducibility harness: data multiplexing with reversible adapters on frozen backbones.",
     )
     parser.add_argument("--version", action="version", version=f"revmux {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log debugging detail")
-    parser.add_argument("--threads", type=int, default=None, metavar="N",
-                        help="CPU threads for torch (default: torch's choice); fixes results across machines")
+    add_global_arguments(parser)
     subparsers = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
     listing = []
     for track, verbs in TRACKS.items():
@@ -42,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
                 verb, description=module.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
             )
             module.add_arguments(sub)
+            add_global_arguments(sub.add_argument_group("global options (also accepted before the verb)"), after_verb=True)
             sub.set_defaults(run=module.run)
     parser.epilog = "verbs, by track (`revmux VERB --help` for each):\n" + "\n".join(listing)
     parser.formatter_class = argparse.RawDescriptionHelpFormatter

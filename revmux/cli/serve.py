@@ -9,8 +9,8 @@ per request: timestamps, tokens, first divergence from the reference). Several s
 other, each in its own fresh process, into OUT with {system} replaced by the system's name.
 
 examples:
-  python -m revmux serve --trace traces/r0.5.csv --backbone smollm2-135m --system baton --out runs/baton.json
-  python -m revmux serve --trace T.csv --backbone smollm2-135m --system static baton --out 'runs/{system}.json'
+  python -m revmux serve --trace traces/r0.5.csv --backbone smollm2-135m --systems baton --out runs/baton.json
+  python -m revmux serve --trace T.csv --backbone smollm2-135m --systems static baton --out 'runs/{system}.json'
   python -m revmux serve --trace T.csv --backbone smollm2-135m --reference-out ref.csv   (the reference tokens)
 """
 
@@ -29,7 +29,7 @@ DEFAULTS = ServeSettings()
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--trace", type=Path, required=True, help="a trace CSV (`revmux trace`, or your own)")
     parser.add_argument("--backbone", required=True, help="a registered causal LM (see `revmux backbones`)")
-    parser.add_argument("--system", nargs="+", default=[DEFAULTS.system], metavar="SYSTEM",
+    parser.add_argument("--systems", nargs="+", default=[DEFAULTS.system], metavar="SYSTEM",
                         help=f"schedulers or anchors, served one after the other (default {DEFAULTS.system})")
     parser.add_argument("--max-batch", type=int, default=DEFAULTS.max_batch, help=f"default {DEFAULTS.max_batch}")
     parser.add_argument("--timeout", type=float, default=DEFAULTS.timeout_s,
@@ -48,7 +48,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_resources_argument(parser)
     parser.add_argument("--out", default=None,
                         help="result JSON (its records beside it as .csv.gz); with several systems, a path holding {system}")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -58,9 +58,9 @@ def run(args: argparse.Namespace) -> int:
     from revmux.core.errors import RevmuxError
 
     settings = [ServeSettings(system, args.max_batch, args.timeout, args.concurrency, args.device, args.dtype,
-                              args.warmup_requests) for system in args.system]
+                              args.warmup_requests) for system in args.systems]
     if args.reference_out is not None:
-        reference_run(args.trace, args.backbone, settings[0], args.resources, args.reference_out, not args.no_progress)
+        reference_run(args.trace, args.backbone, settings[0], args.resources, args.reference_out, args.progress)
         print(f"reference tokens -> {args.reference_out}")
         return 0
     if args.out is None:

@@ -11,6 +11,7 @@ import torch
 
 from revmux.core import layout
 from revmux.core.atomic import atomic_write_bytes, atomic_write_json
+from revmux.core.differences import setting_differences
 from revmux.multiplexing.config import AdapterConfig, to_dict, validate_adapter
 from revmux.core.errors import RevmuxError
 from revmux.multiplexing.evaluate import evaluate
@@ -29,6 +30,14 @@ PREDICTIONS_FILE = layout.PREDICTIONS
 VALIDATION_PREDICTIONS_FILE = layout.VALIDATION_PREDICTIONS
 
 
+def check_trained_with(training: dict, config: AdapterConfig, run_dir: Path) -> None:
+    """Refuse to evaluate a run with settings other than those it was trained with, naming each one that differs."""
+    changed = setting_differences(training["config"], to_dict(config))
+    if changed:
+        raise RevmuxError(f"{run_dir} was trained with other settings than these ({'; '.join(changed)}): evaluate with "
+                          "the settings it was trained with, or train it again with these")
+
+
 def evaluate_run(config: AdapterConfig, out_dir: Path, teacher_directory: Path, cache_dir: Path, device: str = "cpu") -> dict:
     validate_adapter(config, device)
     traits = method_traits(config.method)
@@ -38,8 +47,7 @@ def evaluate_run(config: AdapterConfig, out_dir: Path, teacher_directory: Path, 
         training = load_training_summary(out_dir)
     except FileNotFoundError:
         raise RevmuxError(f"no finished training in {out_dir}: run `python -m revmux train` with the same settings first")
-    if training["config"] != to_dict(config):
-        raise RevmuxError(f"{out_dir} was trained with different settings than these; evaluate with the same settings")
+    check_trained_with(training, config, out_dir)
     start = time.perf_counter()
     model, teacher_info = build_model(config, teacher_directory, device)
     model.multiplexer.load_state_dict(torch.load(out_dir / ADAPTER_FILE, weights_only=True, map_location=device))
@@ -189,8 +197,7 @@ def _multiplexer_on(config: AdapterConfig, base: str, base_dir: Path, teacher_di
     except FileNotFoundError:
         raise RevmuxError(f"{config.method} evaluates {base}'s trained multiplexer on a {scheme} backbone, and {base_dir} "
                           f"has no finished training: run `python -m revmux train --method {base}` with the same settings first") from None
-    if training["config"] != to_dict(base_config):
-        raise RevmuxError(f"{base_dir} was trained with different settings than these; evaluate with the same settings")
+    check_trained_with(training, base_config, base_dir)
     model, _ = build_model(base_config, teacher_directory, device)
     model.multiplexer.load_state_dict(torch.load(base_dir / ADAPTER_FILE, weights_only=True, map_location=device))
     quantize(model.backbone, scheme)

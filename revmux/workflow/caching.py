@@ -92,4 +92,4 @@ def pair_arguments(config: dict, pair: str) -> str:
     block = config["caching"]
     return (f"--small-run {files['small_run']} --small-speed {files['small_speed']} --large-run {files['large_run']}"
             f" --large-speed {files['large_speed']} --selector-threshold {block['selector_threshold']}"
-            f" --seeds {block['pair_seeds']}")
+            f" --runs {block['pair_seeds']}")

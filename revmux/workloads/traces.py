@@ -97,5 +97,5 @@ def check_fits(requests: list[Request], context: int, model: str) -> None:
     for r in requests:
         if len(r.prompt_ids) + r.output_tokens > context:
             raise RevmuxError(f"request {r.request!r}: {len(r.prompt_ids)} prompt + {r.output_tokens} output tokens "
-                              f"exceed {model}'s context of {context}: shorten it or make the trace with a smaller "
-                              "--max-prompt-tokens / --max-output-tokens")
+                              f"exceed {model}'s context of {context}: shorten it, or make the trace with `revmux trace "
+                              f"--prompt-tokens MIN MAX --output-tokens MIN MAX` whose two MAX add up to {context} at most")

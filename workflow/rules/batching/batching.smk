@@ -59,7 +59,7 @@ rule batching_reference:
 
 
 # One job per workload and seed serves every system, each in its own fresh process (`revmux serve
-# --system A B ...`): a separate job per system would pay Python's and transformers' imports each time,
+# --systems A B ...`): a separate job per system would pay Python's and transformers' imports each time,
 # most of a short run.
 rule batching_serve:
     input:
@@ -86,7 +86,7 @@ rule batching_serve:
         ENVIRONMENT
     shell:
         "$REVMUX_PYTHON -m revmux --threads {params.threads} serve --trace {input.trace} --backbone {wildcards.backbone}"
-        " --system {params.systems} {params.serve} --reference {input.reference} --out '{params.out}' > {log} 2>&1"
+        " --systems {params.systems} {params.serve} --reference {input.reference} --out '{params.out}' > {log} 2>&1"
 
 
 rule batching_report:
