@@ -176,7 +176,8 @@ def test_plots_are_drawn_for_each_backbone(tiny_results, tmp_path):
     assert main(["plots", "--tables", str(tiny_results / "tables"), "--out", str(tmp_path)]) == 0
     names = sorted(path.name for path in tmp_path.glob("*.svg"))
     assert names == ["minilm-l6-accuracy-vs-speedup.svg", "minilm-l6-agreement.svg",
-                     "minilm-l6-memory-energy-vs-n.svg", "minilm-l6-speedup-vs-n.svg"]
+                     "minilm-l6-memory-energy-vs-n.svg", "minilm-l6-speedup-vs-n.svg", "minilm-l6-training-curves.svg"]
+    assert "revmux N=2" in (tmp_path / "minilm-l6-training-curves.svg").read_text()  # the histories beside the tables
     assert "energy not measured here" in (tmp_path / "minilm-l6-memory-energy-vs-n.svg").read_text()
 
 

@@ -279,7 +279,7 @@ def test_a_small_glue_run_completes_and_a_second_run_has_nothing_to_do(glue_run)
         assert load_result(path, "speed")["speedup"]["measured"] > 0
     summary = (glue_run / "results" / "tables" / "summary.csv").read_text().splitlines()
     assert len(summary) == 1 + 6
-    assert len(list(glue_run.glob("results/plots/*.svg"))) == 2 * 4
+    assert len(list(glue_run.glob("results/plots/*.svg"))) == 2 * 5  # 2 backbones x 5 figures
     second = snakemake("--cores", "2", *GLUE_RUN, cwd=glue_run)
     assert second.returncode == 0
     assert "Nothing to be done" in second.stdout + second.stderr

@@ -1,8 +1,10 @@
-"""Figures of the accuracy-speed trade-off, drawn from the aggregated tables (summary.csv, speed.csv).
+"""Figures of the accuracy-speed trade-off, drawn from the aggregated tables (summary.csv, speed.csv),
+and of training, drawn from the runs' history.json.
 
 One set per backbone: accuracy against measured speedup (per task, with 95% intervals, the teacher
 as reference and each N's ceiling marked), measured speedup against N with the ceiling curve,
-peak memory and energy per sample against N, and agreement with the teacher's predictions.
+peak memory and energy per sample against N, agreement with the teacher's predictions, and the
+training curves (validation accuracy and training loss per epoch, the epoch each run kept marked).
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure  # no pyplot: no global figure registry, no GUI backend to choose
+from matplotlib.lines import Line2D
+from matplotlib.ticker import MaxNLocator
 
 from revmux.core.atomic import atomic_write_svg  # noqa: E402
 from revmux.core.layout import FIGURES  # noqa: E402
@@ -21,6 +25,9 @@ from revmux.analysis.tables import HARDWARE_KEYS, METHOD_ORDER, method_label, pa
 COLORS = {"identity": "black", "adapter": "tab:orange", "ora": "tab:green", "hadamard": "tab:purple", "revmux": "tab:blue",
           "truncate": "tab:red"}
 MARKERS = {2: "o", 3: "v", 4: "s", 8: "D"}
+LINESTYLES = {2: "-", 3: "-.", 4: "--", 8: ":"}
+HISTORY_COLUMNS = ["task", "backbone", "method", "n", "p", "seed", "epoch", "validation_accuracy", "train_loss", "selected"]
+SELECTED_EPOCH = "selected-epoch"  # the gid (SVG id) of the markers on the epoch each run kept
 
 
 def figure_paths(out: Path, backbone: str) -> dict[str, Path]:
@@ -218,7 +225,82 @@ def agreement(summary: pd.DataFrame, backbone: str):
     return figure
 
 
-def draw_all(summary: pd.DataFrame, profiles: pd.DataFrame, backbones: list[str], out: Path) -> list[Path]:
+def history_table(histories: list[dict]) -> pd.DataFrame:
+    """One row per run and epoch of `revmux train` histories (history.json): the validation accuracy that
+    selects the epoch, the training loss (none at epoch 0, before training) and whether it is the epoch kept."""
+    rows = []
+    for history in histories:
+        config = history["config"]
+        run = {"task": config["data"]["task"], "backbone": config["backbone"], "method": config["method"],
+               "n": config["n"], "p": config["prefill_layers"], "seed": config["seed"]}
+        rows += [{**run, "epoch": record["epoch"], "validation_accuracy": record["validation_accuracy"],
+                  "train_loss": record.get("train_loss"), "selected": record["epoch"] == history["selected_epoch"]}
+                 for record in history["history"]]
+    return pd.DataFrame(rows, columns=HISTORY_COLUMNS)
+
+
+def _seed_mean(axes, run: pd.DataFrame, column: str, scale: float, label: str, **style) -> None:
+    """The mean over seeds per epoch, and the seeds' range shaded when there are several."""
+    per_epoch = run.groupby("epoch")[column].agg(["mean", "min", "max"]) * scale
+    axes.plot(per_epoch.index, per_epoch["mean"], label=label, **style)
+    if run["seed"].nunique() > 1:
+        axes.fill_between(per_epoch.index, per_epoch["min"], per_epoch["max"], color=style["color"], alpha=0.15, linewidth=0)
+
+
+def training_curves(histories: pd.DataFrame, backbone: str):
+    """Per task (a row of panels): validation accuracy and training loss against the epoch, one line per
+    method, N and P; a run that trained nothing (the teacher) is its accuracy as a horizontal reference."""
+    rows = histories[histories.backbone == backbone]
+    tasks = list(dict.fromkeys(rows["task"]))
+    figure = Figure(figsize=(12, 2.5 + 4 * max(len(tasks), 1)))
+    seeds = rows.groupby(["task", "method", "n", "p"])["seed"].nunique()
+    figure.suptitle(f"{backbone}: validation accuracy and training loss per epoch"
+                    + (" (lines: mean over seeds, shaded: the seeds' range)" if (seeds > 1).any() else ""))
+    if rows.empty:
+        _message(figure.subplots(), "no training history for this backbone: this grid trains no multiplexer on it")
+        return figure
+    panels = figure.subplots(len(tasks), 2, squeeze=False, sharex="row")
+    several_p = rows["p"].nunique() > 1
+    for (accuracy_axes, loss_axes), task in zip(panels, tasks):
+        here = rows[rows.task == task]
+        for method in _methods(here):
+            for (n, p), run in here[here.method == method].groupby(["n", "p"]):
+                label = method_label({"method": method, "n": n}) + (f" P={p}" if several_p else "")
+                style = {"color": _color(method), "linestyle": LINESTYLES.get(n, "-"), "marker": _marker(method, n),
+                         "markersize": 4, "linewidth": 1.5}
+                if run["epoch"].max() == 0:
+                    accuracy = run["validation_accuracy"].mean() * 100
+                    accuracy_axes.axhline(accuracy, color=style["color"], linestyle="--", linewidth=1,
+                                          label=f"{label} (no epoch trained)")
+                    continue
+                _seed_mean(accuracy_axes, run, "validation_accuracy", 100, label, **style)
+                _seed_mean(loss_axes, run.dropna(subset=["train_loss"]), "train_loss", 1, label, **style)
+                kept = run[run["selected"]]
+                accuracy_axes.plot(kept["epoch"], kept["validation_accuracy"] * 100, linestyle="none", marker="*",
+                                   markersize=14, color=style["color"], markeredgecolor="black", gid=SELECTED_EPOCH)
+        accuracy_axes.set_title(f"{task}: validation accuracy (the split that picks the epoch kept)", fontsize=10)
+        accuracy_axes.set_ylabel("validation accuracy (%)")
+        loss_axes.set_title(f"{task}: training loss", fontsize=10)
+        loss_axes.set_ylabel("training loss (mean over the epoch's batches)")
+        for axes in (accuracy_axes, loss_axes):
+            axes.set_xlabel("epoch (0: before training)")
+            axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+            axes.grid(alpha=0.3)
+    legend = {}
+    for axes in panels[:, 0]:
+        handles, labels = axes.get_legend_handles_labels()
+        legend.update(zip(labels, handles))
+    legend["epoch kept (best validation accuracy), one star per seed"] = Line2D(
+        [], [], linestyle="none", marker="*", markersize=12, color="grey", markeredgecolor="black")
+    columns = min(len(legend), 3)
+    legend_height = 0.3 + 0.22 * -(-len(legend) // columns)  # inches: a line per row of entries
+    figure.tight_layout(rect=(0, legend_height / figure.get_figheight(), 1, 0.97))
+    figure.legend(legend.values(), legend.keys(), loc="lower center", ncol=columns, fontsize=8)
+    return figure
+
+
+def draw_all(summary: pd.DataFrame, profiles: pd.DataFrame, histories: pd.DataFrame, backbones: list[str],
+             out: Path) -> list[Path]:
     written = []
     for backbone in backbones:
         figures = {
@@ -226,6 +308,7 @@ def draw_all(summary: pd.DataFrame, profiles: pd.DataFrame, backbones: list[str]
             "speedup-vs-n": speedup_vs_n(profiles, backbone),
             "memory-energy-vs-n": memory_energy_vs_n(profiles, backbone),
             "agreement": agreement(summary, backbone),
+            "training-curves": training_curves(histories, backbone),
         }
         for name, path in figure_paths(out, backbone).items():
             atomic_write_svg(path, figures[name])

@@ -57,18 +57,24 @@ def records(rows: list[Row], arrival: dict[str, float], reference: dict[str, lis
     return pd.DataFrame(frame).sort_values("arrival_s", kind="stable").reset_index(drop=True)
 
 
-def summarize(frame: pd.DataFrame, counters: dict) -> dict:
-    ttft = (frame["first_token_s"] - frame["arrival_s"]).to_numpy()
-    e2e = (frame["returned_s"] - frame["arrival_s"]).to_numpy()
+def latencies(frame: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Per request of a run's records, in seconds: time to first token and end to end, from arrival; time
+    per output token after the first (only requests of more than one token have one)."""
     several = frame[frame["output_tokens"] > 1]
-    tpot = ((several["finished_s"] - several["first_token_s"]) / (several["output_tokens"] - 1)).to_numpy()
+    return {"ttft": (frame["first_token_s"] - frame["arrival_s"]).to_numpy(),
+            "tpot": ((several["finished_s"] - several["first_token_s"]) / (several["output_tokens"] - 1)).to_numpy(),
+            "e2e": (frame["returned_s"] - frame["arrival_s"]).to_numpy()}
+
+
+def summarize(frame: pd.DataFrame, counters: dict) -> dict:
+    times = latencies(frame)
     makespan = float(frame["returned_s"].max() - frame["arrival_s"].min())
     useful_tokens = int(frame["output_tokens"].sum())
     compared = frame["matches_reference"].dropna()
     return {
         "requests": len(frame), "makespan_s": makespan,
         "requests_per_s": len(frame) / makespan, "useful_tokens_per_s": useful_tokens / makespan,
-        **_percentiles(ttft, "ttft"), **_percentiles(tpot, "tpot"), **_percentiles(e2e, "e2e"),
+        **_percentiles(times["ttft"], "ttft"), **_percentiles(times["tpot"], "tpot"), **_percentiles(times["e2e"], "e2e"),
         **counters,
         "wasted_slot_fraction": (1 - counters["useful_slots"] / counters["executed_slots"]) if counters["executed_slots"] else None,
         "reference_compared": int(len(compared)),

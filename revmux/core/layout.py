@@ -37,7 +37,11 @@ FIGURES = {
     "speedup-vs-n": "3. Speedup vs N",
     "memory-energy-vs-n": "4. Memory and energy",
     "agreement": "5. Agreement with the teacher",
+    "training-curves": "6. Training curves",
 }
+# The other tracks' categories, after the multiplexing track's.
+BATCHING_CATEGORY = "7. Generation batching"
+CACHING_CATEGORY = "8. Caching and model selection"
 
 
 # The results tree. A run is one method at one N, P and seed, trained on the stage-0 teacher of its task
@@ -59,8 +63,10 @@ PLOT_FILE = "{backbone}-{figure}.svg"  # under PLOTS_DIR
 BATCHING_TRACE = "{results}/batching/{backbone}/traces/s{seed}-{workload}.csv"
 BATCHING_REFERENCE = "{results}/batching/{backbone}/traces/s{seed}-reference.csv"
 BATCHING_RUN = "{results}/batching/{backbone}/runs/s{seed}/{workload}/{system}.json"
+BATCHING_RECORDS = "{results}/batching/{backbone}/runs/s{seed}/{workload}/{system}.csv.gz"  # its requests, one row each
 BATCHING_TABLE = "{results}/tables/batching.csv"
 BATCHING_PLOT = "batching-{backbone}-{figure}.svg"  # under PLOTS_DIR
+BATCHING_FIGURES = ("throughput-vs-load", "latency-vs-load", "waste", "ttft-tpot")
 # The caching track: Zhu et al.'s synthetic suite, one file of per-run results per scenario.
 CACHING_SUITE = "{results}/caching/synthetic-{scenario}.csv.gz"
 CACHING_TABLES = ("caching-synthetic.md", "caching-synthetic.csv", "caching-synthetic-ratios.csv")  # under TABLES_DIR

@@ -1,6 +1,15 @@
 # From results to what people read: tables (aggregate), figures (plots), and the outputs the HTML
 # report shows (marked with report(...); captions in workflow/report/). Build the page with
 #   snakemake --report reports/report.html        (make run does it after the run)
+# The report holds every report(...) output of the jobs the run's targets need: each enabled track's
+# (multiplexing here, batching and caching in their rules files) on one page, by category.
+
+# What the training curves are drawn from: the history of each run of the grid that the train rule makes (a
+# quantized method's runs reuse its plain method's training, drawn when that method is in the grid).
+TRAINED_RUNS = GRID[GRID["method"].isin(revmux_grid.methods_trained_by(config, "train"))]
+HISTORY_FILES = expand(f"{RUN_DIR}/{layout.HISTORY}", zip, **TRAINED_RUNS.to_dict("list"))
+
+
 rule aggregate:
     input:
         metrics=metrics_outputs(),
@@ -38,6 +47,7 @@ rule plots:
     input:
         summary=f"{TABLES_DIR}/summary.csv",
         speed=f"{TABLES_DIR}/speed.csv",
+        history=HISTORY_FILES,
     output:
         [
             report(
@@ -57,9 +67,11 @@ rule plots:
     log:
         "logs/plots.log",
     message:
-        "Drawing the accuracy-speed figures into {params.plots}/"
+        "Drawing the accuracy-speed figures and the training curves into {params.plots}/"
     localrule: True
     conda:
         ENVIRONMENT
     shell:
-        "$REVMUX_PYTHON -m revmux plots --tables {params.tables} --out {params.plots} {params.backbones} > {log} 2>&1"
+        # Exactly this grid's histories, as aggregate reads exactly its metrics.
+        "$REVMUX_PYTHON -m revmux plots --tables {params.tables} --history {input.history} --out {params.plots}"
+        " {params.backbones} > {log} 2>&1"

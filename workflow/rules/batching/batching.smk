@@ -1,5 +1,11 @@
 # The generation-batching track: traces -> reference tokens -> one timed run per system x workload x seed
-# -> tables and figures. Enable with `batching: {enabled: true}` (config/batching-cpu.yaml).
+# -> tables and figures. Enable with `batching: {enabled: true}` (config/batching-cpu.yaml); its tables and
+# figures join the same HTML report as the other tracks', under layout.BATCHING_CATEGORY.
+BATCHING_RECORDS = layout.pattern(layout.BATCHING_RECORDS)
+# Every run's per-request records: what the TTFT and TPOT distributions are drawn from.
+BATCHING_RECORDS_FILES = [BATCHING_RECORDS.format(**run) for run in batching_grid.runs(config)]
+
+
 rule batching_offline_trace:
     input:
         "resources/fetched/backbone-{backbone}.done",
@@ -67,7 +73,7 @@ rule batching_serve:
         reference=BATCHING_REFERENCE,
     output:
         runs=expand(BATCHING_RUN, system=BATCHING["systems"], allow_missing=True),
-        records=expand(BATCHING_RUN.replace(".json", ".csv.gz"), system=BATCHING["systems"], allow_missing=True),
+        records=expand(BATCHING_RECORDS, system=BATCHING["systems"], allow_missing=True),
     params:
         serve=lambda wildcards: batching_grid.serve_arguments(config, wildcards.workload),
         systems=" ".join(BATCHING["systems"]),
@@ -91,24 +97,25 @@ rule batching_serve:
 
 rule batching_report:
     input:
-        batching_run_outputs(),
+        runs=batching_run_outputs(),
+        records=BATCHING_RECORDS_FILES,
     output:
         table=f"{TABLES_DIR}/batching.csv",
         markdown=f"{TABLES_DIR}/batching.md",
         html=report(
             f"{TABLES_DIR}/batching.html",
             caption="../../report/batching/table.rst",
-            category="6. Generation batching",
+            category=layout.BATCHING_CATEGORY,
             labels={"table": "every run, and baton's ratios"},
         ),
         figures=[
             report(
                 f"{PLOTS_DIR}/{layout.BATCHING_PLOT.format(backbone=BATCHING['backbone'], figure=figure)}",
                 caption=f"../../report/batching/{figure}.rst",
-                category="6. Generation batching",
+                category=layout.BATCHING_CATEGORY,
                 labels={"figure": figure},
             )
-            for figure in ("throughput-vs-load", "latency-vs-load", "waste")
+            for figure in layout.BATCHING_FIGURES
         ],
     params:
         tables=lambda wildcards, output: os.path.dirname(output.table),
@@ -116,9 +123,9 @@ rule batching_report:
     log:
         "logs/batching/report.log",
     message:
-        "Tables and figures of the generation-batching runs"
+        "Tables and figures of the generation-batching runs (the per-request records beside each run give the TTFT and TPOT distributions)"
     localrule: True
     conda:
         ENVIRONMENT
     shell:
-        "$REVMUX_PYTHON -m revmux serve-report --runs {input} --tables {params.tables} --plots {params.plots} > {log} 2>&1"
+        "$REVMUX_PYTHON -m revmux serve-report --runs {input.runs} --tables {params.tables} --plots {params.plots} > {log} 2>&1"

@@ -43,14 +43,14 @@ rule caching_report:
         markdown=report(
             f"{TABLES_DIR}/{layout.CACHING_TABLES[0]}",
             caption="../../report/caching/synthetic.rst",
-            category="7. Caching and model selection",
+            category=layout.CACHING_CATEGORY,
             labels={"table": "synthetic suite: ours beside the published values"},
         ),
         tables=[f"{TABLES_DIR}/{name}" for name in layout.CACHING_TABLES[1:]],
         figure=report(
             f"{PLOTS_DIR}/{layout.CACHING_PLOT}",
             caption="../../report/caching/ours-vs-published.rst",
-            category="7. Caching and model selection",
+            category=layout.CACHING_CATEGORY,
             labels={"figure": "ours vs published"},
         ),
         pair_tables=[f"{TABLES_DIR}/{name}" for name in layout.CACHING_PAIR_TABLES] if caching_grid.pairs(config) else [],
@@ -58,7 +58,7 @@ rule caching_report:
             report(
                 f"{PLOTS_DIR}/{layout.CACHING_PAIR_PLOT.format(pair=pair, figure=figure)}",
                 caption=f"../../report/caching/{figure}.rst",
-                category="7. Caching and model selection",
+                category=layout.CACHING_CATEGORY,
                 subcategory=pair,
                 labels={"pair": pair, "figure": figure},
             )
