@@ -20,6 +20,7 @@ from tqdm import tqdm
 from revmux.core import layout
 from revmux.core.assets import sha256_of
 from revmux.core.atomic import atomic_write_bytes, atomic_write_json
+from revmux.core.differences import setting_differences
 from revmux.multiplexing.config import AdapterConfig, to_dict, validate_adapter
 from revmux.core.errors import RevmuxError, check_device
 from revmux.multiplexing.evaluate import evaluate
@@ -247,10 +248,11 @@ def _checkpoint_of(path: Path, identity: dict, device: str) -> dict | None:
     if not path.is_file():
         return None
     saved = torch.load(path, weights_only=False, map_location=device)
-    differing = [part for part, value in identity.items() if saved.get(part) != value]
+    differing = setting_differences({part: saved[part] for part in identity if part in saved}, identity)
     if differing:
-        log.warning("%s was written by another run (its %s differ from this run's): starting over, "
-                    "it is overwritten after the first epoch", path, " and ".join(differing))
+        log.warning("%s was written by another run (%s): starting over; it is overwritten after the first epoch",
+                    path, "; ".join(line.replace("trained", "checkpoint", 1).replace("given", "this run", 1)
+                                    for line in differing))
         return None
     return saved
 
