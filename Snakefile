@@ -12,11 +12,9 @@ min_version("9.21")
 report: "workflow/report/workflow.rst"
 
 
-# The default configuration, unless --configfile names another: a deep merge of the two would mix grids.
-if not workflow.overwrite_configfiles:
-
-    configfile: "config/config.yaml"
-
+# The default configuration; --configfile files and --config values overlay it (workflow/rules/common.smk
+# says how).
+configfile: "config/config.yaml"
 
 
 include: "workflow/rules/common.smk"

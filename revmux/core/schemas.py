@@ -3,6 +3,7 @@ with errors that name the file and field."""
 
 from __future__ import annotations
 
+import copy
 import importlib.resources
 import json
 from functools import lru_cache
@@ -20,14 +21,41 @@ def schema_path(name: str) -> Path:
 
 
 @lru_cache(maxsize=None)
-def _validator(name: str) -> jsonschema.protocols.Validator:
+def _validator(name: str, fill_defaults: bool = False) -> jsonschema.protocols.Validator:
     path = schema_path(name)
     if not path.is_file():
         raise RevmuxError(f"schema {path} is missing: reinstall the package (`pip install .`)")
     schema = yaml.safe_load(path.read_text())
     cls = jsonschema.validators.validator_for(schema)
     cls.check_schema(schema)
-    return cls(schema)
+    return (_filling_defaults(cls) if fill_defaults else cls)(schema)
+
+
+def _filling_defaults(cls: type) -> type:
+    """The validator of snakemake.utils.validate(..., set_default=True): each `properties` keyword first gives
+    the object every missing key that has a schema default, so the blocks it adds get their own defaults too."""
+    check_properties = cls.VALIDATORS["properties"]
+
+    def fill_then_check(validator, properties, instance, schema):
+        if validator.is_type(instance, "object"):
+            for key, subschema in properties.items():
+                if "default" in subschema:
+                    # a copy: the schema is cached, and a default block is filled in place
+                    instance.setdefault(key, copy.deepcopy(subschema["default"]))
+        yield from check_properties(validator, properties, instance, schema)
+
+    return jsonschema.validators.extend(cls, {"properties": fill_then_check})
+
+
+def schema_errors(data: object, name: str, fill_defaults: bool = False) -> list[jsonschema.ValidationError]:
+    """Every way `data` breaks schema `name`; with fill_defaults, `data` first gets the schema's defaults
+    in place (as Snakemake's validate does for a workflow configuration)."""
+    return list(_validator(name, fill_defaults).iter_errors(data))
+
+
+def schema_of(name: str) -> dict:
+    """Schema `name` as a mapping (for the words of an error message)."""
+    return _validator(name).schema
 
 
 def check_result(data: object, name: str, source: str | Path) -> None:

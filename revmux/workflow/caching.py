@@ -30,7 +30,7 @@ def _model(config: dict, pair: str, role: str) -> dict:
     """Where a model of a pair comes from: `<backbone>/teacher` (the identity run: the teacher itself) or
     `<backbone>/<method>-n<N>`, at the backbone's first P, the first seed, and the first timed shape."""
     reference = config["caching"]["pairs"][pair][role]
-    key = f"config key caching.pairs.{pair}.{role} (or leave the pairs out: --config caching='{{enabled: true}}')"
+    key = f"config key caching.pairs.{pair}.{role} (or leave the pairs out: --config caching='{{pairs: {{}}}}')"
     match = MODEL.match(str(reference))
     if not match:
         raise ConfigError(f"{key}: {reference!r} is not <backbone>/teacher or <backbone>/<method>-n<N> "

@@ -3,24 +3,28 @@ import os
 import re
 import sys
 
+from snakemake.common.configfile import load_configfile
 from snakemake.exceptions import WorkflowError
 from snakemake.settings.types import DeploymentMethod
-from snakemake.utils import validate
 
 from revmux.workflow import batching as batching_grid
 from revmux.workflow import caching as caching_grid
 from revmux.workflow import multiplexing as revmux_grid
+from revmux.workflow.config_errors import check_shape
+from revmux.workflow.overlay import replace_grid_members
 from revmux.core import layout
-from revmux.core.schemas import schema_path
 
 
+# Snakemake has deep-merged the overlays into config/config.yaml; a grid-member mapping an overlay sets is
+# the overlay's own instead (revmux.workflow.overlay says why). Jobs on a cluster get the same overlays.
+replace_grid_members(
+    config, [load_configfile(path) for path in workflow.overwrite_configfiles] + [workflow.config_settings.config]
+)
 revmux_grid.coerce_command_line_values(config)
+# One line naming the key, never a traceback or a dump of the configuration.
 try:
     revmux_grid.refuse_quantized_training(config)
-except revmux_grid.ConfigError as error:
-    raise SystemExit(f"Invalid configuration: {error}")
-validate(config, schema=str(schema_path("config")))
-try:
+    check_shape(config)
     revmux_grid.check_config(config)
     batching_grid.check_config(config)
     caching_grid.check_config(config)
