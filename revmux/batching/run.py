@@ -17,7 +17,6 @@ from pathlib import Path
 
 import pandas as pd
 import torch
-from tqdm import tqdm
 
 from revmux.backbones import resolve_backbone
 from revmux.backbones.load import load_backbone
@@ -27,6 +26,7 @@ from revmux.batching.serve import peak_memory, records, serve, summarize
 from revmux.batching.systems import system_label
 from revmux.core.atomic import atomic_write_bytes, atomic_write_json
 from revmux.core.errors import RevmuxError, check_device
+from revmux.core.progress import bars_shown, progress_bar, switch_off
 from revmux.core.provenance import versions
 from revmux.measure.system import host_info
 from revmux.workloads.traces import check_fits, read_trace
@@ -64,7 +64,7 @@ def reference_run(trace: Path, backbone: str, settings: ServeSettings, resources
     requests, _, model = _load(trace, backbone, settings, resources)
     device = next(model.parameters()).device
     rows = []
-    for r in tqdm(requests, desc="reference tokens", unit="request", disable=not progress):
+    for r in progress_bar(requests, desc="reference tokens", unit="request", enabled=progress):
         ids = torch.tensor([r.prompt_ids], device=device)
         tokens = generate_greedy(model, ids, torch.ones_like(ids), r.output_tokens, 0)[0].tolist()
         rows.append({"request": r.request, "prompt_digest": prompt_digest(r.prompt_ids), "tokens": " ".join(map(str, tokens))})
@@ -150,7 +150,7 @@ def serve_systems(trace: Path, backbone: str, settings: list[ServeSettings], res
         out = run_path(out_pattern, each.system)
         receive, send = context.Pipe(duplex=False)
         child = context.Process(target=_serve_child, args=(trace, backbone, each, resources, out, reference_path,
-                                                           torch.get_num_threads(), send))
+                                                           torch.get_num_threads(), bars_shown(), send))
         child.start()
         send.close()
         try:
@@ -165,9 +165,11 @@ def serve_systems(trace: Path, backbone: str, settings: list[ServeSettings], res
             on_done(each.system, out)
 
 
-def _serve_child(trace, backbone, settings, resources, out, reference_path, threads, send) -> None:
+def _serve_child(trace, backbone, settings, resources, out, reference_path, threads, bars, send) -> None:
     """Runs in the child; sends None when done, or the error's text, so the parent can name it."""
     torch.set_num_threads(threads)
+    if not bars:  # a fork-server child does not inherit its parent's --no-progress
+        switch_off()
     try:
         serve_run(trace, backbone, settings, resources, out, reference_path)
     except RevmuxError as error:

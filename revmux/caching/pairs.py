@@ -152,17 +152,16 @@ class ReplayGrid:
 
 def replay_pair(table: pd.DataFrame, grid: ReplayGrid, progress: bool = True) -> pd.DataFrame:
     """Every policy x selector on the grid's traces, costed in seconds and in FLOPs: one row per run."""
-    from tqdm import tqdm
-
     from revmux.caching.replay import replay, setups_for
     from revmux.caching.traces import power_law_trace
+    from revmux.core.progress import progress_bar
 
     if grid.queries > len(table):
         raise RevmuxError(f"{grid.queries} distinct queries asked for, but the held-out split has {len(table)}")
     settings = ([(alpha, grid.cache_size, scenario, "main") for alpha in grid.alphas for scenario in grid.scenarios]
                 + [(max(grid.alphas), size, "online", "cache sweep") for size in grid.cache_sizes if size != grid.cache_size])
     rows = []
-    bar = tqdm(total=len(settings) * grid.seeds * len(COST_UNITS), desc="replays", unit="trace", disable=not progress)
+    bar = progress_bar(total=len(settings) * grid.seeds * len(COST_UNITS), desc="replays", unit="trace", enabled=progress)
     for seed in range(grid.seeds):
         chosen = table.iloc[np.random.RandomState(seed).choice(len(table), grid.queries, replace=False)]
         for unit, column in COST_UNITS.items():

@@ -13,11 +13,11 @@ import itertools
 from dataclasses import dataclass
 
 import pandas as pd
-from tqdm import tqdm
 
 from revmux.caching.simulate import Setup, check_setup, simulate
 from revmux.caching.traces import synthetic_trace
 from revmux.core.errors import RevmuxError
+from revmux.core.progress import progress_bar
 
 PUBLISHED_SOURCE = ("Zhu et al., arXiv 2306.02003, Tables of the synthetic suite (the artifact's "
                     "inferband/offline_synthetic.tex and online_synthetic.tex, commit 2dc7e69): total cost / 1000, "
@@ -88,7 +88,7 @@ def run_synthetic(suite: SyntheticSuite, scenarios=("offline", "online"), progre
     every policy and selector, so the columns of a row are paired."""
     cells = [cell for cell in suite.cells() if cell[0] in scenarios]
     rows = []
-    bar = tqdm(total=len(cells) * suite.runs, desc="synthetic suite", unit="run", disable=not progress)
+    bar = progress_bar(total=len(cells) * suite.runs, desc="synthetic suite", unit="run", enabled=progress)
     for (alpha, ratio), group in itertools.groupby(sorted(cells, key=lambda c: (c[1], c[2])), key=lambda c: (c[1], c[2])):
         group = list(group)
         for seed in range(suite.runs):

@@ -9,6 +9,7 @@ import sys
 
 from revmux import __version__
 from revmux.core.errors import RevmuxError
+from revmux.core import progress
 
 # track -> its verbs; each verb is a module under revmux.cli with HELP, `add_arguments(parser)` and `run(args) -> int`.
 TRACKS = {
@@ -61,6 +62,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s",
     )
+    if not getattr(args, "progress", True):  # a verb's --no-progress reaches the libraries' bars too
+        progress.switch_off()
     if args.threads is not None:
         import torch
 

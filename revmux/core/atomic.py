@@ -3,6 +3,10 @@
 Everything is written next to its destination under a temporary name, then renamed into place:
 a rename within one file system is atomic, so an interrupted job leaves either the old result or
 the new one, never a mix.
+
+tempfile makes the temporary file and folder private (0600 / 0700) whatever the umask; they are given the
+permissions an ordinary open() or mkdir() would have given them under the umask, so that colleagues on a shared
+project folder can read the results, the model cache and the caches as far as the user's umask allows.
 """
 
 from __future__ import annotations
@@ -15,6 +19,37 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
+_PROC_STATUS = Path("/proc/self/status")
+
+
+def current_umask() -> int:
+    """The process's umask, left unchanged.
+
+    os.umask can only read the mask by setting a new one, and the mask is process-global: between setting and
+    restoring it, another thread creating a file would get the throwaway mask. Linux shows the mask in
+    /proc/self/status, which reads it without that window; elsewhere the throwaway mask is the strictest, so a
+    file created in the window is private rather than open.
+    """
+    try:
+        for line in _PROC_STATUS.read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o077)
+    os.umask(mask)
+    return mask
+
+
+def file_mode() -> int:
+    """The permissions open() gives a new file under the current umask."""
+    return 0o666 & ~current_umask()
+
+
+def folder_mode() -> int:
+    """The permissions mkdir() gives a new folder under the current umask."""
+    return 0o777 & ~current_umask()
+
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     path = Path(path)
@@ -22,6 +57,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:
+            os.fchmod(handle.fileno(), file_mode())
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
@@ -56,6 +92,7 @@ def atomic_directory(path: str | os.PathLike) -> Iterator[Path]:
     path.parent.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial"))
     try:
+        scratch.chmod(folder_mode())
         yield scratch
         if path.exists():
             shutil.rmtree(path)

@@ -8,14 +8,16 @@ that drift of the machine (clock boost, other load) falls on all of them alike.
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 from typing import Callable
 
-from tqdm.auto import tqdm
-
+from revmux.core.progress import progress_bar
 from revmux.measure.clock import Clock
 from revmux.measure.stats import summarize_latency
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -46,7 +48,7 @@ def measure_latency(
     values: dict[str, list[float]] = {name: [] for name in workloads}
     order = list(workloads)
     started = time.perf_counter()
-    bar = tqdm(total=settings.min_iterations, desc="timing", unit="round", disable=not progress, leave=False)
+    bar = progress_bar(total=settings.min_iterations, desc="timing", unit="round", enabled=progress, leave=False)
     rounds = 0
     while rounds < settings.min_iterations or time.perf_counter() - started < settings.min_duration_s:
         for name in order if rounds % 2 == 0 else reversed(order):
@@ -56,6 +58,7 @@ def measure_latency(
             bar.update()
     bar.close()
     window = time.perf_counter() - started
+    log.info("timing: %d rounds of %s in %.1f s", rounds, ", ".join(workloads), window)
     return {
         name: {
             **summarize_latency(values[name], samples_per_call),

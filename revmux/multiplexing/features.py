@@ -19,16 +19,17 @@ import json
 import logging
 import os
 import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
-from tqdm import tqdm
 
 from revmux.core.atomic import atomic_write_json
 from revmux.core.errors import RevmuxError
+from revmux.core.progress import progress_bar
 from revmux.multiplexing.inputs import tokenize_rows
 from revmux.multiplexing.model import MultiplexedModel, answer_states_from
 
@@ -175,7 +176,7 @@ class MemoryFeatures:
     def __init__(self, model: MultiplexedModel, task: str, rows: pd.DataFrame, max_length: int, desc: str):
         hidden, masks, positions = [], [], []
         with torch.no_grad():
-            for start in tqdm(range(0, len(rows), FEATURE_BATCH), desc=desc, unit="batch", leave=False):
+            for start in progress_bar(range(0, len(rows), FEATURE_BATCH), desc=desc, unit="batch", leave=False):
                 tokens = tokenize_rows(model.backbone, task, rows.iloc[start:start + FEATURE_BATCH], max_length)
                 states, mask = model.prefill(tokens)
                 hidden.append(torch.nn.functional.pad(states, (0, 0, 0, max_length - states.shape[1])).cpu())
@@ -244,8 +245,9 @@ def build_features(model: MultiplexedModel, task: str, rows: pd.DataFrame, max_l
     shutil.rmtree(directory, ignore_errors=True)  # shards of an older or interrupted build
     directory.mkdir(parents=True)
     live = LiveFeatures(model, task, rows, max_length)
+    started = time.perf_counter()
     shards, pending, pending_bytes, dtype = [], [], 0, None
-    for start in tqdm(range(0, len(rows), FEATURE_BATCH), desc=desc, unit="batch", leave=False):
+    for start in progress_bar(range(0, len(rows), FEATURE_BATCH), desc=desc, unit="batch", leave=False):
         part = live.batch(range(start, min(start + FEATURE_BATCH, len(rows))))
         part = FeatureBatch(*(t.cpu() for t in (part.hidden, part.mask, part.positions, part.labels, part.teacher)))
         dtype = part.hidden.dtype
@@ -263,7 +265,8 @@ def build_features(model: MultiplexedModel, task: str, rows: pd.DataFrame, max_l
         "dtype": str(dtype).removeprefix("torch.") if dtype is not None else None, "max_length": max_length,
         "shards": shards,
     })
-    log.info("stored features of %d examples in %d shards beside %s", len(rows), len(shards), manifest_path)
+    log.info("%s: %d rows in %.1f s, stored in %d shards beside %s", desc, len(rows), time.perf_counter() - started,
+             len(shards), manifest_path)
 
 
 def cache_key(*parts: object) -> str:

@@ -21,10 +21,10 @@ import numpy as np
 import torch
 from safetensors.torch import load_file
 from torch import nn
-from tqdm import tqdm
 
 from revmux.core import layout
 from revmux.core.atomic import atomic_write_bytes, atomic_write_json
+from revmux.core.progress import progress_bar
 from revmux.backbones.load import load_backbone
 from revmux.backbones import resolve_backbone
 from revmux.backbones.load import DTYPES, compute_dtype, dtype_name
@@ -132,7 +132,7 @@ def train_teacher(config: TeacherConfig, out_dir: Path, device: str = "cpu") -> 
             order = np.random.default_rng([config.seed, epoch]).permutation(len(train))
             losses = []
             batches = range(0, len(order), config.batch_size)
-            for offset in tqdm(batches, desc=f"teacher epoch {epoch}/{config.epochs}", unit="batch", leave=False):
+            for offset in progress_bar(batches, desc=f"teacher epoch {epoch}/{config.epochs}", unit="batch", leave=False):
                 rows = train.iloc[order[offset:offset + config.batch_size]]
                 tokens = tokenize_rows(backbone, task, rows, max_length)
                 logits = head(teacher_answer_states(backbone, tokens))

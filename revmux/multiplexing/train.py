@@ -15,7 +15,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from revmux.core import layout
 from revmux.core.assets import sha256_of
@@ -23,6 +22,7 @@ from revmux.core.atomic import atomic_write_bytes, atomic_write_json
 from revmux.core.differences import setting_differences
 from revmux.multiplexing.config import AdapterConfig, to_dict, validate_adapter
 from revmux.core.errors import RevmuxError, check_device
+from revmux.core.progress import progress_bar
 from revmux.multiplexing.evaluate import evaluate
 from revmux.multiplexing.features import CachedFeatures, LiveFeatures, build_features, cache_key, load_or_build
 from revmux.multiplexing.inputs import load_run_splits, splits_fingerprint
@@ -197,7 +197,7 @@ def train_adapter(config: AdapterConfig, out_dir: Path, teacher_directory: Path,
         order = np.random.default_rng([config.seed, epoch]).permutation(len(train))
         sums: dict[str, float] = {}
         batches = range(0, len(order), config.batch_size)
-        for offset in tqdm(batches, desc=f"{config.run_name} epoch {epoch}/{epochs}", unit="batch", leave=False):
+        for offset in progress_bar(batches, desc=f"{config.run_name} epoch {epoch}/{epochs}", unit="batch", leave=False):
             terms = train_step_loss(model, train.batch(order[offset:offset + config.batch_size]), config)
             optimizer.zero_grad()
             terms["loss"].backward()
