@@ -74,8 +74,9 @@ def test_global_options_work_after_the_verb_and_the_later_one_wins(verb):
 
 
 # Lists of files named after the kind of file (aggregate's --metrics and --speed: metrics.json, speed.json; plots'
-# --history: history.json; cache-report's --suite: the parts of `revmux cache-suite`'s one suite), not plurals.
-FILE_KIND_NAMES = {"--speed", "--history", "--suite"}
+# --history: history.json; cache-report's --suite: the parts of `revmux cache-suite`'s one suite; serve-report's
+# --served: what `revmux serve` wrote), not plurals.
+FILE_KIND_NAMES = {"--speed", "--history", "--suite", "--served"}
 
 
 def test_options_taking_several_values_are_plural_and_a_seed_is_one_seed():
@@ -86,8 +87,8 @@ def test_options_taking_several_values_are_plural_and_a_seed_is_one_seed():
                     assert option.endswith("s"), f"{verb} {option} takes several values: name it in the plural"
                 # `--seed` is one seed everywhere; a count of seeded runs is `--runs N`.
                 assert option != "--seeds", f"{verb} {option}: a count of seeded runs is --runs"
-                if option == "--seed":
-                    assert action.nargs is None and action.type is int, verb
+                if option in ("--seed", "--runs"):  # one seed; a count of seeded runs, never a list of files
+                    assert action.nargs is None and action.type is int, f"{verb} {option}"
 
 
 def test_the_caching_verbs_name_policies_selectors_and_runs_alike():
@@ -129,7 +130,7 @@ def test_evaluate_with_other_settings_than_training_names_them(tmp_path, capsys)
 
 def test_a_missing_serve_result_is_called_missing_with_what_writes_it(tmp_path, capsys):
     missing = tmp_path / "missing.json"
-    assert main(["serve-report", "--runs", str(missing), "--tables", str(tmp_path), "--plots", str(tmp_path)]) == 2
+    assert main(["serve-report", "--served", str(missing), "--tables", str(tmp_path), "--plots", str(tmp_path)]) == 2
     error = capsys.readouterr().err
     assert f"{missing}: no such run result" in error and f"revmux serve --out {missing}" in error
     assert "delete" not in error

@@ -128,4 +128,4 @@ rule batching_report:
     conda:
         ENVIRONMENT
     shell:
-        "$REVMUX_PYTHON -m revmux serve-report --runs {input.runs} --tables {params.tables} --plots {params.plots} > {log} 2>&1"
+        "$REVMUX_PYTHON -m revmux serve-report --served {input.runs} --tables {params.tables} --plots {params.plots} > {log} 2>&1"
