@@ -159,3 +159,18 @@ def test_every_command_the_workflow_runs_parses(configfile):
             build_parser().parse_args(words)
         except SystemExit:
             pytest.fail(f"the workflow runs `revmux {command}`, which does not parse")
+
+
+def test_zero_threads_is_refused_at_the_command_line_not_by_torch(capsys):
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["--threads", "0", "backbones"])
+    assert "0 is not a positive number of threads" in capsys.readouterr().err
+
+
+def test_only_jobs_that_read_a_glue_folder_carry_its_path():
+    # An absolute path in every job's params would rerun the whole grid when the clone moves.
+    from revmux.workflow.multiplexing import data_arguments
+
+    config = {"data": {"max_length": 64, "source": None, "glue_dir": "/somewhere/glue"}, "device": "cpu", "tasks": ["rt-polarity", "rte"]}
+    assert "--glue-dir" not in data_arguments(config, "rt-polarity")
+    assert "--glue-dir /somewhere/glue" in data_arguments(config, "rte")

@@ -145,3 +145,16 @@ def test_no_progress_silences_transformers_loading_bar_even_on_a_terminal(tmp_pa
     assert reference.is_file()
     assert "Loading weights" not in terminal.getvalue()
     assert "\r" not in terminal.getvalue()
+
+
+@pytest.mark.parametrize("umask", [0o002], indirect=True, ids=["umask 002"])
+def test_a_prefill_shard_follows_the_umask_too(umask, tmp_path):
+    # safetensors writes its files 0600 whatever the umask: the shared layer-P cache must not stay private.
+    import torch
+
+    from revmux.multiplexing.features import FeatureBatch, _write_shard
+
+    batch = FeatureBatch(torch.zeros(2, 3, 4), torch.ones(2, 3, dtype=torch.long), torch.zeros(2, dtype=torch.long),
+                         torch.zeros(2, dtype=torch.long), torch.zeros(2, 4))
+    _write_shard(tmp_path / "shard-00000.safetensors", [batch])
+    assert mode(tmp_path / "shard-00000.safetensors") == 0o664

@@ -27,8 +27,16 @@ def add_global_arguments(parser, after_verb: bool = False) -> None:
     After the verb they default to SUPPRESS, so one not given there leaves the value given before it."""
     parser.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS if after_verb else False,
                         help="log debugging detail")
-    parser.add_argument("--threads", type=int, default=argparse.SUPPRESS if after_verb else None, metavar="N",
+    parser.add_argument("--threads", type=positive_int, default=argparse.SUPPRESS if after_verb else None, metavar="N",
                         help="CPU threads for torch (default: torch's choice); fixes results across machines")
+
+
+def positive_int(text: str) -> int:
+    """argparse type: torch refuses 0 or fewer threads with a traceback; say it at the command line instead."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not a positive number of threads")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -42,3 +42,6 @@ def quiet_library_bars() -> None:
         from transformers.utils import logging as transformers_logging
 
         transformers_logging.disable_progress_bar()
+        import datasets  # its own switch: the hub's GLUE files are read through load_dataset
+
+        datasets.disable_progress_bars()

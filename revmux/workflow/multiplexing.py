@@ -246,7 +246,10 @@ def training_settings(config: dict, backbone: str) -> dict:
 def data_arguments(config: dict, task: str) -> str:
     """The `revmux` command-line flags for the data block, for one task."""
     data = config["data"]
-    flags = [f"--source {task_source(config, task)}", f"--glue-dir {glue_dir(config)}", f"--max-length {data['max_length']}"]
+    source = task_source(config, task)
+    flags = [f"--source {source}", f"--max-length {data['max_length']}"]
+    if source == "local":  # only where it is read: an absolute path in every job's params reruns them all when it moves
+        flags.append(f"--glue-dir {glue_dir(config)}")
     for key in ("train_size", "validation_size", "eval_size"):
         if data.get(key) is not None:
             flags.append(f"--{key.replace('_', '-')} {data[key]}")
