@@ -12,10 +12,13 @@ export PATH := $(abspath $(VENV))/bin:$(PATH)
 
 setup: $(STAMP)
 
-# torch first and pinned: this machine kind carries its CPU wheel; an unpinned torch pulls GBs of CUDA.
+# torch first and pinned, so that nothing later asks pip for another build. PyPI's Linux torch is the CUDA
+# build (GBs of nvidia packages); on a machine without a GPU, take the CPU build from PyTorch's own index:
+#   make run TORCH_INDEX=https://download.pytorch.org/whl/cpu
+TORCH_INDEX ?=
 $(STAMP): requirements.lock pyproject.toml
 	python3 -m venv $(VENV)
-	$(PYTHON) -m pip install -qq --disable-pip-version-check torch==2.13.0
+	$(PYTHON) -m pip install -qq --disable-pip-version-check $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)) torch==2.13.0
 	$(PYTHON) -m pip install -qq --disable-pip-version-check -r requirements.lock
 	$(PYTHON) -m pip install -qq --disable-pip-version-check --no-deps -e .
 	touch $(STAMP)
