@@ -247,9 +247,10 @@ def data_arguments(config: dict, task: str) -> str:
     """The `revmux` command-line flags for the data block, for one task."""
     data = config["data"]
     source = task_source(config, task)
-    flags = [f"--source {source}", f"--max-length {data['max_length']}"]
+    flags = [f"--source {source}"]
     if source == "local":  # only where it is read: an absolute path in every job's params reruns them all when it moves
         flags.append(f"--glue-dir {glue_dir(config)}")
+    flags.append(f"--max-length {data['max_length']}")
     for key in ("train_size", "validation_size", "eval_size"):
         if data.get(key) is not None:
             flags.append(f"--{key.replace('_', '-')} {data[key]}")
