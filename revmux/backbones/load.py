@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from revmux.core.assets import fetch_wheel_asset, is_intact
-from revmux.core.atomic import file_mode
+from revmux.core.atomic import follow_umask
 from revmux.backbones.registry import (
     DTYPE_CHOICES,
     DTYPE_NAMES,
@@ -85,9 +84,9 @@ def _gguf_to_fp32(gguf_file: str):
         plain.load_state_dict(quantised.state_dict())
         plain.save_pretrained(out)
         transformers.AutoTokenizer.from_pretrained(unpacked, gguf_file=gguf_file).save_pretrained(out)
-        for written in Path(out).rglob("*"):  # safetensors creates its files 0600 whatever the umask
+        for written in Path(out).rglob("*"):
             if written.is_file():
-                os.chmod(written, file_mode())
+                follow_umask(written)
 
     return convert
 

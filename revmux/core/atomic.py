@@ -51,6 +51,11 @@ def folder_mode() -> int:
     return 0o777 & ~current_umask()
 
 
+def follow_umask(path: str | os.PathLike) -> None:
+    """Give a file another library created the mode open() would have (safetensors writes 0600 whatever the umask)."""
+    os.chmod(path, file_mode())
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

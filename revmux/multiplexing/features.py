@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from revmux.core.atomic import atomic_write_json, file_mode
+from revmux.core.atomic import atomic_write_json, follow_umask
 from revmux.core.errors import RevmuxError
 from revmux.core.progress import progress_bar
 from revmux.multiplexing.inputs import tokenize_rows
@@ -232,7 +232,7 @@ def _write_shard(path: Path, parts: list[FeatureBatch]) -> dict:
     }
     temporary = path.with_name(f".{path.name}.tmp")
     save_file(tensors, temporary)  # written straight to the file, then renamed: never half a shard under its name
-    os.chmod(temporary, file_mode())  # safetensors creates its files 0600 whatever the umask
+    follow_umask(temporary)
     os.replace(temporary, path)
     return {"file": path.name, "examples": len(hidden), "length": length}
 
