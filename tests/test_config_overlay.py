@@ -45,7 +45,7 @@ def overlay_file(tmp_path, text: str) -> str:
     ("gpu-alternatives.yaml", "speed_all", 59),  # how it is meant to run
     ("gpu-shapes.yaml", None, 157),
     ("gpu-shapes.yaml", "speed_all", 126),
-    ("paper.yaml", None, 1132),
+    ("paper.yaml", None, 1292),
 ])
 def test_every_shipped_configuration_keeps_its_grid_when_it_overlays_the_default(configfile, target, jobs):
     args = ([target] if target else []) + ["-n", "--forceall", "--quiet", "rules"]

@@ -74,7 +74,7 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--out", type=Path, default=None, metavar="DIR",
                        help="run directory (default: <results>/<task>/<backbone>/<method>-n<N>-p<P>-s<seed>)")
     group.add_argument("--teacher-dir", type=Path, default=None, metavar="DIR",
-                       help="stage-0 teacher (default: <results>/<task>/<backbone>/stage0-teacher)")
+                       help="stage-0 teacher (default: <results>/<task>/<backbone>/stage0-teacher-s<seed>, the same seed)")
 
 
 def data_config(args: argparse.Namespace):
@@ -100,9 +100,9 @@ def run_paths(args: argparse.Namespace):
         eval_regroupings=args.eval_regroupings, eval_batch_size=args.eval_batch_size,
     )
     out = args.out or run_dir(args.results, config)
-    teacher = args.teacher_dir or teacher_dir(args.results, args.task, args.backbone)
+    teacher = args.teacher_dir or teacher_dir(args.results, args.task, args.backbone, args.seed)
     return config, out, teacher, cache_dir(args)
 
 
 def cache_dir(args: argparse.Namespace) -> Path:
-    return prefill_dir(args.results, args.task, args.backbone)
+    return prefill_dir(args.results, args.task, args.backbone, args.seed)

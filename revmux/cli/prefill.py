@@ -1,6 +1,6 @@
 """Compute the shared layer-P states and teacher answer states of a task's train, validation and
-held-out splits for one backbone and P, into <results>/<task>/<backbone>/prefill-cache/p<P>-len<L>/.
-Every method, N, seed and epoch then reads them instead of recomputing the frozen layers. `train`
+held-out splits for one backbone and P, into <results>/<task>/<backbone>/prefill-cache-s<seed>/p<P>-len<L>/.
+Every method, N and epoch of that seed then reads them instead of recomputing the frozen layers. `train`
 and `evaluate` compute missing files themselves; this verb lets a workflow do it once up front.
 
 example:
@@ -12,6 +12,9 @@ from __future__ import annotations
 import argparse
 
 from revmux.cli.common import add_backbone_argument, add_data_arguments, cache_dir, data_config
+from revmux.multiplexing.config import TeacherConfig, defaults
+
+TEACHER = defaults(TeacherConfig)
 
 HELP = "compute the shared layer-P and teacher-state cache"
 
@@ -20,7 +23,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_data_arguments(parser)
     add_backbone_argument(parser)
     parser.add_argument("--prefill-layers", "-p", type=int, required=True, help="the paper's combine_first")
-    parser.add_argument("--teacher-dir", default=None, help="default: <results>/<task>/<backbone>/stage0-teacher")
+    parser.add_argument("--seed", type=int, default=TEACHER["seed"],
+                        help=f"whose stage-0 teacher to read: every seed has its own (default {TEACHER['seed']})")
+    parser.add_argument("--teacher-dir", default=None, help="default: <results>/<task>/<backbone>/stage0-teacher-s<seed>")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -34,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     config = AdapterConfig(data=data_config(args), backbone=args.backbone, method="identity", n=1,
                            prefill_layers=args.prefill_layers)
     validate_adapter(config)
-    teacher = Path(args.teacher_dir) if args.teacher_dir else teacher_dir(args.results, args.task, args.backbone)
+    teacher = Path(args.teacher_dir) if args.teacher_dir else teacher_dir(args.results, args.task, args.backbone, args.seed)
     model, _ = build_model(config, teacher, args.device)
     _, features, _, _, timings = run_features(config, model, teacher, cache_dir(args))
     for name, seconds in timings.items():

@@ -4,7 +4,7 @@ Modes: encoders `full` (fine-tune everything, the paper's BERT setting) or `head
 classifier); decoders `zero-shot` (label words, the paper's LLaMA setting) or `head`; T5 `prompt`
 (tune a soft prompt, the paper's setting) or `zero-shot`. The model with the best accuracy on the
 validation split (carved from the training data) is kept; its held-out accuracy is reported.
-Writes <results>/<task>/<backbone>/stage0-teacher/{teacher.safetensors,teacher.json}.
+Writes <results>/<task>/<backbone>/stage0-teacher-s<seed>/{teacher.safetensors,teacher.json}.
 
 With --truncate N P it makes the `truncate` run instead (an alternative to multiplexing): the same recipe on
 the backbone's first k layers, k the depth whose counted FLOPs per sample match RevMUX's with N instances per
@@ -46,7 +46,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--truncate", type=int, nargs=2, default=None, metavar=("N", "P"),
                         help="train the truncated model of run truncate-n<N>-p<P>: the depth matching RevMUX at N and P "
                              "in counted FLOPs (N = 1: P layers)")
-    parser.add_argument("--out", default=None, help="default: <results>/<task>/<backbone>/stage0-teacher "
+    parser.add_argument("--out", default=None, help="default: <results>/<task>/<backbone>/stage0-teacher-s<seed> "
                                                     "(with --truncate: that run's directory)")
 
 
@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
     elif args.truncate:
         out = run_dir(args.results, args.task, args.backbone, "truncate", *args.truncate, args.seed)
     else:
-        out = teacher_dir(args.results, args.task, args.backbone)
+        out = teacher_dir(args.results, args.task, args.backbone, args.seed)
     info = train_teacher(config, out, device=args.device)
     print(f"teacher ({info['mode']}, {info['backbone_provenance']}): validation accuracy {info['validation_accuracy']:.4f} "
           f"(epoch {info['selected_epoch']}), held-out accuracy {info['eval_accuracy']:.4f} -> {out}")

@@ -1,7 +1,7 @@
 """Train one multiplexer (method, N, P, seed) on the frozen stage-0 teacher.
 
 Layer-P states and teacher answer states are computed once per (task, backbone, P, max length,
-examples) into <results>/<task>/<backbone>/prefill-cache/ and reused by every method, N, seed and
+examples) into <results>/<task>/<backbone>/prefill-cache-s<seed>/ and reused by every method, N and
 epoch. A checkpoint is written after every epoch; rerunning an interrupted run resumes it. The
 adapter with the best validation accuracy is kept in the run directory.
 

@@ -44,12 +44,14 @@ BATCHING_CATEGORY = "7. Generation batching"
 CACHING_CATEGORY = "8. Caching and model selection"
 
 
-# The results tree. A run is one method at one N, P and seed, trained on the stage-0 teacher of its task
-# and backbone; the layer-P cache is shared by every run of that task, backbone and P.
+# The results tree. A run is one method at one N, P and seed, trained on the stage-0 teacher of its task,
+# backbone and seed: a seed replicates the whole pipeline (the teacher's fine-tuning too), so that seed-to-seed
+# intervals include the teacher's own fine-tuning noise. The layer-P cache is shared by every run of that task,
+# backbone, P and seed.
 RESULTS = "results"
 RUN_NAME = "{method}-n{n}-p{p}-s{seed}"
-TEACHER_DIR = "{results}/{task}/{backbone}/stage0-teacher"
-PREFILL_DIR = "{results}/{task}/{backbone}/prefill-cache"
+TEACHER_DIR = "{results}/{task}/{backbone}/stage0-teacher-s{seed}"
+PREFILL_DIR = "{results}/{task}/{backbone}/prefill-cache-s{seed}"
 PREFILL_MANIFEST = "p{p}-len{length}/{split}.json"  # under PREFILL_DIR; the split's shards beside it
 RUN_DIR = "{results}/{task}/{backbone}/" + RUN_NAME
 SPEED_FILE = "{results}/speed/{backbone}/{method}-n{n}-p{p}-b{batch}-len{length}.json"
@@ -99,12 +101,12 @@ def glob_of(template: str) -> str:
     return re.sub(r"{[a-z_]+}", "*", template.replace("{results}/", ""))
 
 
-def teacher_dir(results: str | Path, task: str, backbone: str) -> Path:
-    return Path(TEACHER_DIR.format(results=results, task=task, backbone=backbone))
+def teacher_dir(results: str | Path, task: str, backbone: str, seed: int) -> Path:
+    return Path(TEACHER_DIR.format(results=results, task=task, backbone=backbone, seed=seed))
 
 
-def prefill_dir(results: str | Path, task: str, backbone: str) -> Path:
-    return Path(PREFILL_DIR.format(results=results, task=task, backbone=backbone))
+def prefill_dir(results: str | Path, task: str, backbone: str, seed: int) -> Path:
+    return Path(PREFILL_DIR.format(results=results, task=task, backbone=backbone, seed=seed))
 
 
 def run_dir(results: str | Path, task: str, backbone: str, method: str, n: int, p: int, seed: int) -> Path:

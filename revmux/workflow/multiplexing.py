@@ -165,15 +165,13 @@ def run_shapes(config: dict, method: str, prefill_layers: list[int]) -> list[tup
 
 
 def build_grid(config: dict) -> pd.DataFrame:
-    """One row per (task, backbone, method, N, P, seed). The teacher (identity, and its quantized forms) runs once
-    per P (N = 1, first seed); what is trained (multiplexers, truncation) runs once per seed."""
+    """One row per (task, backbone, method, N, P, seed): every method at every seed, the teacher (identity, and
+    its quantized forms) included, since each seed fine-tunes its own teacher (N = 1, once per P)."""
     rows = []
     for task, (backbone, settings) in itertools.product(config["tasks"], config["backbones"].items()):
         for method in config["methods"]:
-            traits = method_traits(method)
-            seeds = config["seeds"] if traits["multiplexes"] or traits["trains_backbone"] else config["seeds"][:1]
             rows += [(task, backbone, method, n, p, seed)
-                     for n, p in run_shapes(config, method, settings["prefill_layers"]) for seed in seeds]
+                     for n, p in run_shapes(config, method, settings["prefill_layers"]) for seed in config["seeds"]]
     return pd.DataFrame(rows, columns=GRID_COLUMNS)
 
 

@@ -7,11 +7,11 @@ rule prefill:
     params:
         data=data_arguments,
     log:
-        "logs/{task}/{backbone}/prefill-p{p}.log",
+        "logs/{task}/{backbone}/prefill-p{p}-s{seed}.log",
     benchmark:
-        "logs/benchmarks/{task}/{backbone}/prefill-p{p}.tsv"
+        "logs/benchmarks/{task}/{backbone}/prefill-p{p}-s{seed}.tsv"
     message:
-        "Layer-{wildcards.p} and teacher states of {wildcards.task} on {wildcards.backbone}, shared by every method, N and seed"
+        "Layer-{wildcards.p} and teacher states of {wildcards.task} on {wildcards.backbone}, seed {wildcards.seed}, shared by every method and N"
     threads: threads_for("prefill")
     resources:
         mem_mb=config["resources"]["mem_mb"],
@@ -21,4 +21,4 @@ rule prefill:
         ENVIRONMENT
     shell:
         "$REVMUX_PYTHON -m revmux --threads {threads} prefill --task {wildcards.task} --backbone {wildcards.backbone}"
-        " -p {wildcards.p} {params.data} > {log} 2>&1"
+        " -p {wildcards.p} --seed {wildcards.seed} {params.data} > {log} 2>&1"

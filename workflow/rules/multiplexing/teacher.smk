@@ -8,11 +8,11 @@ rule teacher:
         data=data_arguments,
         teacher=teacher_arguments,
     log:
-        "logs/{task}/{backbone}/teacher.log",
+        "logs/{task}/{backbone}/teacher-s{seed}.log",
     benchmark:
-        "logs/benchmarks/{task}/{backbone}/teacher.tsv"
+        "logs/benchmarks/{task}/{backbone}/teacher-s{seed}.tsv"
     message:
-        "Stage 0: teacher for {wildcards.task} on {wildcards.backbone}"
+        "Stage 0: teacher seed {wildcards.seed} for {wildcards.task} on {wildcards.backbone}"
     threads: threads_for("teacher")
     resources:
         mem_mb=config["resources"]["mem_mb"],
@@ -22,4 +22,4 @@ rule teacher:
         ENVIRONMENT
     shell:
         "$REVMUX_PYTHON -m revmux --threads {threads} teacher --task {wildcards.task} --backbone {wildcards.backbone}"
-        " {params.data} {params.teacher} > {log} 2>&1"
+        " {params.data} {params.teacher} --seed {wildcards.seed} > {log} 2>&1"
