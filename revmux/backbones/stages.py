@@ -34,6 +34,14 @@ class TokenBatch:
             self.input_ids, self.attention_mask, self.answer_positions, self.token_type_ids)))
 
 
+def label_word_rows(lm_head: nn.Module, label_token_ids: torch.Tensor) -> torch.Tensor:
+    """The LM head's rows of the label words, (C, d). An int8 backbone's head (revmux.backbones.quantization)
+    keeps its weight packed behind `weight()`: its int8 rows are read and dequantized, not the whole matrix."""
+    weight = lm_head.weight() if callable(lm_head.weight) else lm_head.weight
+    rows = weight[label_token_ids]
+    return rows.dequantize() if rows.is_quantized else rows
+
+
 class StagedBackbone(nn.Module):
     """A frozen backbone seen as embed -> layers [0, L) -> answer states."""
 
@@ -196,7 +204,7 @@ class DecoderSplit(StagedBackbone):
         return self.decoder.norm(hidden[rows, positions])
 
     def label_logits(self, answer, label_token_ids):
-        return answer @ self.model.lm_head.weight[label_token_ids].T
+        return answer @ label_word_rows(self.model.lm_head, label_token_ids).T
 
     def forward_full(self, batch):
         hidden = self.decoder(input_ids=batch.input_ids, attention_mask=batch.attention_mask).last_hidden_state
@@ -259,7 +267,7 @@ class EncoderDecoderSplit(StagedBackbone):
     def label_logits(self, answer, label_token_ids):
         if self.model.config.scale_decoder_outputs:
             answer = answer * self.model.config.d_model ** -0.5
-        return answer @ self.model.lm_head.weight[label_token_ids].T
+        return answer @ label_word_rows(self.model.lm_head, label_token_ids).T
 
     def forward_full(self, batch):
         hidden, mask = self.embed(batch)

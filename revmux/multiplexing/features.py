@@ -41,6 +41,13 @@ CACHE_FORMAT = 2  # 1: one fp32 torch file per split
 _TORCH_DTYPES = {"F32": torch.float32, "BF16": torch.bfloat16, "F16": torch.float16, "I64": torch.int64, "I8": torch.int8}
 
 
+def widest_row(backbone, max_length: int) -> int:
+    """The most positions a row of layer-P states can have: `max_length` tokens after the soft prompt that a
+    prompt-tuned teacher (T5's stage 0) prepends to every example, if it has one."""
+    prompt = getattr(backbone, "soft_prompt", None)
+    return max_length + (0 if prompt is None else prompt.shape[0])
+
+
 @dataclass
 class FeatureBatch:
     hidden: torch.Tensor  # (B, T, d) layer-P states
@@ -175,15 +182,16 @@ class MemoryFeatures:
 
     def __init__(self, model: MultiplexedModel, task: str, rows: pd.DataFrame, max_length: int, desc: str):
         hidden, masks, positions = [], [], []
+        widest = widest_row(model.backbone, max_length)
         with torch.no_grad():
             for start in progress_bar(range(0, len(rows), FEATURE_BATCH), desc=desc, unit="batch", leave=False):
                 tokens = tokenize_rows(model.backbone, task, rows.iloc[start:start + FEATURE_BATCH], max_length)
                 states, mask = model.prefill(tokens)
-                hidden.append(torch.nn.functional.pad(states, (0, 0, 0, max_length - states.shape[1])).cpu())
+                hidden.append(torch.nn.functional.pad(states, (0, 0, 0, widest - states.shape[1])).cpu())
                 masks.append(mask.sum(dim=1).long().cpu())
                 positions.append(tokens.answer_positions.cpu())
         width = model.backbone.hidden_size
-        self._hidden = torch.cat(hidden) if hidden else torch.empty(0, max_length, width)
+        self._hidden = torch.cat(hidden) if hidden else torch.empty(0, widest, width)
         self._lengths = torch.cat(masks) if masks else torch.empty(0, dtype=torch.long)
         self._positions = torch.cat(positions) if positions else torch.empty(0, dtype=torch.long)
         self._labels = torch.tensor(rows["label"].to_numpy(), dtype=torch.long)
