@@ -256,11 +256,12 @@ def build_features(model: MultiplexedModel, task: str, rows: pd.DataFrame, max_l
     live = LiveFeatures(model, task, rows, max_length)
     started = time.perf_counter()
     shards, pending, pending_bytes, dtype = [], [], 0, None
+    widest = widest_row(model.backbone, max_length)
     for start in progress_bar(range(0, len(rows), FEATURE_BATCH), desc=desc, unit="batch", leave=False):
         part = live.batch(range(start, min(start + FEATURE_BATCH, len(rows))))
         part = FeatureBatch(*(t.cpu() for t in (part.hidden, part.mask, part.positions, part.labels, part.teacher)))
         dtype = part.hidden.dtype
-        row_bytes = max_length * part.hidden.shape[2] * part.hidden.element_size()  # the widest a row can be
+        row_bytes = widest * part.hidden.shape[2] * part.hidden.element_size()  # the widest a row can be
         if pending and pending_bytes + len(part.labels) * row_bytes > shard_bytes:
             shards.append(_write_shard(directory / f"shard-{len(shards):05d}.safetensors", pending))
             pending, pending_bytes = [], 0
