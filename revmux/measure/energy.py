@@ -10,9 +10,7 @@ from __future__ import annotations
 import time
 from typing import Callable
 
-import pynvml
-
-from revmux.measure.nvml import NvmlGpu, Unavailable
+from revmux.measure.nvml import NVMLError, NvmlGpu, Unavailable
 
 MIN_WINDOW_S = 1.0
 
@@ -54,7 +52,7 @@ def measure_energy(
     try:
         idle_j, idle_s, _ = _window(gpu, idle, sync)
         active_j, active_s, calls = _window(gpu, active, sync)
-    except pynvml.NVMLError as error:
+    except NVMLError as error:
         result["unavailable"]["gpu"] = f"NVML has no energy counter for this GPU ({error}); MIG slices and pre-Volta GPUs lack one"
         return result
     idle_scaled = idle_j * active_s / idle_s
