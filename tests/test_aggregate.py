@@ -1,5 +1,5 @@
-"""Aggregation: the statistics on hand-made cases, then a tiny real grid (teacher, RevMUX over two
-seeds, one timing profile) aggregated into tables and figures."""
+"""Aggregation: the statistics on hand-made cases, then a tiny real grid (the teacher and RevMUX over two
+seeds, each seed with its own teacher; one timing profile) aggregated into tables and figures."""
 
 from __future__ import annotations
 
@@ -16,22 +16,12 @@ import pytest
 from revmux.cli.main import main
 from revmux.core.errors import RevmuxError
 from revmux.analysis.results import collect, discover
+from revmux.analysis.bootstrap import hierarchical_ci
 from revmux.analysis.tables import (
-    at_setting, bootstrap_mean_ci, choose_profile_setting, paired_delta, profile_row, profiles_table, summary_table,
+    NOT_RECORDED, at_setting, choose_profile_setting, paired_delta, profile_row, profiles_table, summary_table,
 )
 
 # --- hand-made cases -------------------------------------------------------------------------------
-
-
-def test_bootstrap_interval_of_a_constant_is_that_constant():
-    assert bootstrap_mean_ci(np.ones((3, 20))) == (1.0, 1.0)
-
-
-def test_bootstrap_interval_of_half_right_is_about_two_standard_errors_wide():
-    correct = np.array([[1.0, 0.0] * 50])  # 100 examples, accuracy 0.5, standard error 0.05
-    low, high = bootstrap_mean_ci(correct, resamples=4000)
-    assert 0.39 < low < 0.42 and 0.58 < high < 0.61
-    assert bootstrap_mean_ci(correct, resamples=4000) == (low, high)  # seeded
 
 
 def test_paired_delta_counts_only_examples_where_the_two_differ():
@@ -40,7 +30,7 @@ def test_paired_delta_counts_only_examples_where_the_two_differ():
     delta = paired_delta(method, teacher)
     assert delta.tolist() == [[0, 0, 0, 1, 1, 0, -1, 0, 0, 0]]
     assert delta.mean() == pytest.approx(0.1)
-    low, high = bootstrap_mean_ci(delta)
+    low, high = hierarchical_ci([delta[0]])
     assert low <= 0.1 <= high and -0.2 <= low and high <= 0.4
     with pytest.raises(ValueError, match="same examples"):
         paired_delta(method, teacher[:, :5])
@@ -61,6 +51,7 @@ def test_summary_pools_seeds_and_regroupings_over_the_same_examples():
     assert row["seeds"] == 2 and row["regroupings"] == 4 and row["examples"] == 4
     assert row["accuracy_mean"] == pytest.approx(8 / 16)
     assert row["accuracy_sd"] == pytest.approx(np.std([0.5, 0.25, 0.75, 0.5], ddof=1))
+    assert row["accuracy_seed_sd"] == pytest.approx(np.std([0.375, 0.625], ddof=1))  # per-seed means
     assert row["teacher_accuracy"] == 0.5 and row["delta_vs_teacher"] == pytest.approx(0.0)
     assert row["agreement_with_teacher"] == pytest.approx(14 / 16)
     assert row["speedup"] is None  # no profile: left empty, not invented
@@ -76,8 +67,10 @@ RUN = ["--backbone", "minilm-l6", "-p", "3", "--epochs", "1", "--batch-size", "1
 def tiny_results(tmp_path_factory, resources):
     results = tmp_path_factory.mktemp("tiny") / "results"
     common = ["--results", str(results), "--resources", str(resources)]
-    assert main(["--threads", "2", "teacher", *DATA, *common, "--backbone", "minilm-l6", "--mode", "head", "--epochs", "1"]) == 0
-    for method, n, seed in (("teacher", 1, 0), ("revmux", 2, 0), ("revmux", 2, 1)):
+    for seed in (0, 1):  # each seed replicates the pipeline: its own teacher first
+        assert main(["--threads", "2", "teacher", *DATA, *common, "--backbone", "minilm-l6", "--mode", "head",
+                     "--epochs", "1", "--seed", str(seed)]) == 0
+    for method, n, seed in (("teacher", 1, 0), ("teacher", 1, 1), ("revmux", 2, 0), ("revmux", 2, 1)):
         for verb in ("train", "evaluate"):
             arguments = [verb, *DATA, *common, *RUN, "--method", method, "--n", str(n), "--seed", str(seed)]
             assert main(["--threads", "2", *arguments]) == 0
@@ -92,7 +85,8 @@ def test_aggregate_gives_one_row_per_run_and_the_expected_summary(tiny_results):
     assert main(["aggregate", "--results", str(tiny_results)]) == 0
     tables = tiny_results / "tables"
     runs = pd.read_csv(tables / "runs.csv")
-    assert list(zip(runs.method, runs.n, runs.seed)) == [("identity", 1, 0), ("revmux", 2, 0), ("revmux", 2, 1)]
+    assert list(zip(runs.method, runs.n, runs.seed)) == [("identity", 1, 0), ("identity", 1, 1), ("revmux", 2, 0),
+                                                         ("revmux", 2, 1)]
     metrics = {
         seed: json.loads((tiny_results / "rt-polarity" / "minilm-l6" / f"revmux-n2-p3-s{seed}" / "metrics.json").read_text())
         for seed in (0, 1)
@@ -114,7 +108,14 @@ def test_aggregate_gives_one_row_per_run_and_the_expected_summary(tiny_results):
     assert revmux.speedup == pytest.approx(profile["speedup"]["measured"])
     assert revmux.ceiling == pytest.approx(profile["speedup"]["ceiling"])
     assert (revmux.timed_device, revmux.timed_dtype, revmux.timed_threads) == ("cpu", "float32", profile["settings"]["threads"])
-    assert revmux.peak_memory_bytes == profile["memory"]["paths"]["multiplexed"]["peak_bytes"]
+    path = profile["memory"]["paths"]["multiplexed"]
+    for column, key in (("weights_bytes", "weights_bytes"), ("working_set_bytes", "working_set_bytes")):
+        if key in path:  # profiles written before the key existed show '–' with the reason in the note
+            assert revmux[column] == path[key] or (pd.isna(revmux[column]) and path[key] is None)
+        else:
+            assert pd.isna(revmux[column]) and NOT_RECORDED in revmux.memory_note
+    rounds = profile["speedup"]["per_round"]["values"]  # a resample's ratio of means lies between its rounds' ratios
+    assert min(rounds) <= revmux.speedup_ci_low <= revmux.speedup_ci_high <= max(rounds)
     assert revmux.throughput_samples_per_s == pytest.approx(profile["latency"]["multiplexed"]["samples_per_s"])
 
     page = (tables / "summary.html").read_text()
@@ -125,7 +126,10 @@ def test_aggregate_gives_one_row_per_run_and_the_expected_summary(tiny_results):
     assert re.search(r"\| revmux N=2 +\|", markdown)
     assert "timed on" in markdown and "cpu float32" in markdown and "on cpu, float32," in markdown
     for text in (markdown, page, latex):
-        assert "seeds are not resampled" in text  # what the bootstrap resamples is said with the numbers
+        assert "hierarchical percentile bootstrap" in text  # what the bootstrap resamples is said with the numbers
+    assert markdown.index("## Summary") < markdown.index("## Verdicts")
+    assert (tables / "verdicts.md").read_text().startswith("# Verdicts")
+    assert not (tables / "equal-speedup.csv").exists()
 
 
 # --- never pooled across hardware ------------------------------------------------------------------
@@ -240,7 +244,7 @@ def test_a_malformed_result_file_is_named_and_skipped_only_when_asked(tiny_resul
     assert main(["aggregate", "--results", str(copy), "--keep-going"]) == 0
     assert f"skipped: {broken}" in capsys.readouterr().out
     runs = pd.read_csv(copy / "tables" / "runs.csv")
-    assert len(runs) == 2
+    assert len(runs) == 3
 
 
 def test_truncated_predictions_are_named(tiny_results, tmp_path):

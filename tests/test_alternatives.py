@@ -4,13 +4,12 @@ quantization of the backbone, and both with the multiplexers; the tables that pu
 import json
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 import torch
 from safetensors.torch import load_file
 
-from revmux.analysis.tables import batch_sweep_table, equal_speedup_table, pareto_front
+from revmux.analysis.tables import batch_sweep_table
 from revmux.backbones import resolve_backbone
 from revmux.backbones.load import load_backbone
 from revmux.backbones.quantization import check_scheme, quantize
@@ -182,7 +181,8 @@ def test_the_grid_has_a_matched_truncation_per_n_and_seed_and_quantized_forms_of
     grid = build_grid(config)
     truncations = grid[grid.method == "truncate"]
     assert sorted(zip(truncations.n, truncations.p, truncations.seed)) == [(2, 3, 0), (2, 3, 1), (4, 3, 0), (4, 3, 1)]
-    assert len(grid[grid.method == "identity+int8"]) == 1 and len(grid[grid.method == "revmux+int8"]) == 4
+    # every seed has its own teacher, so its own int8 teacher too
+    assert len(grid[grid.method == "identity+int8"]) == 2 and len(grid[grid.method == "revmux+int8"]) == 4
     speed = build_speed_grid(config)
     # a batch of 1 fills no composite of N = 2 or 4: multiplexers are timed at 8 only; the others at both
     assert set(speed[speed.method == "revmux"].batch) == {8}
@@ -210,27 +210,6 @@ def test_asking_to_train_or_time_the_float_model_in_int8_is_refused_before_the_s
     with pytest.raises(ConfigError, match=f"config key {key}: int8 is a post-training quantization.*identity\\+int8"):
         refuse_quantized_training(config)
     refuse_quantized_training(base_config(dtype="bfloat16"))  # a float dtype is fine
-
-
-def test_the_pareto_front_keeps_what_nothing_beats_on_both_axes():
-    speedup = np.array([1.0, 1.5, 1.5, 2.0, 1.2, np.nan])
-    accuracy = np.array([0.80, 0.78, 0.75, 0.70, 0.81, 0.99])
-    assert pareto_front(speedup, accuracy).tolist() == [False, True, False, True, True, False]
-
-
-def test_equal_speedup_pairs_each_option_with_the_nearest_revmux_on_the_same_examples():
-    rows = [("revmux", 2, 1.3, 0.7), ("revmux", 4, 1.6, 0.6), ("truncate", 2, 1.35, 0.8), ("identity+int8", 1, 1.7, 0.9)]
-    summary = pd.DataFrame([{"task": "t", "backbone": "b", "method": m, "n": n, "p": 3, "speedup": s, "accuracy_mean": a,
-                             "profile_valid": True, "depth": 5 if m == "truncate" else None} for m, n, s, a in rows])
-    rng = np.random.default_rng(0)
-    correct = {("t", "b", m, n, 3): (rng.random(400) < a).astype(float) for m, n, _, a in rows}
-    table = equal_speedup_table(summary, correct, resamples=500)
-    assert list(table["option"]) == ["truncate 5 layers (FLOPs of revmux N=2)", "teacher on int8"]
-    assert list(table["reference"]) == ["revmux N=2", "revmux N=4"]
-    first = table.iloc[0]
-    expected = (correct[("t", "b", "truncate", 2, 3)] - correct[("t", "b", "revmux", 2, 3)]).mean()
-    assert first["difference"] == pytest.approx(expected)
-    assert first["difference_ci_low"] < expected < first["difference_ci_high"]
 
 
 def test_the_batch_sweep_marks_every_cell_whose_timing_is_invalid():
@@ -283,11 +262,14 @@ def test_every_alternative_goes_through_training_evaluation_timing_tables_and_th
     assert set(summary.method) == {"identity", "revmux", "truncate", "identity+int8", "revmux+int8"}
     assert summary.loc[summary.method == "truncate", "depth"].item() == depth
     assert summary["speedup"].notna().all() and (summary["timed_batch"] == 8).all()
-    equal = pd.read_csv(results / "tables" / "equal-speedup.csv")
-    assert set(equal.method) == {"identity", "truncate", "identity+int8", "revmux+int8"}
-    assert (equal.reference == "revmux N=2").all()
+    # quantized paths have no FLOP ceiling; float ones the counted-FLOP ratio
+    assert summary.loc[summary.method.str.contains("+", regex=False), "ceiling"].isna().all()
+    assert summary.loc[summary.method == "truncate", "ceiling"].item() > 1
     markdown = (results / "tables" / "summary.md").read_text()
-    assert "At equal measured speed-up" in markdown and "Batching headroom" in markdown
+    assert "## Verdicts" in markdown and "Batching headroom" in markdown
+    verdicts = (results / "tables" / "verdicts.md").read_text()
+    assert "Seed-to-seed variation was not measured (1 seed)" in verdicts and " dominates " not in verdicts
+    assert "this holds for this machine's CPU kernels" in verdicts  # the int8 speed-ups
     assert "Pareto front" in (results / "plots" / "minilm-l6-accuracy-vs-speedup.svg").read_text()
     assert (alternatives_run / "reports" / "report.html").stat().st_size > 0
     page = (results / "tables" / "summary.html").read_text()  # what the report shows as its summary

@@ -1,6 +1,6 @@
-"""The figures people look at rather than read: training curves from the runs' history.json, each batching
-workload's TTFT and TPOT distributions from the runs' per-request records, and every enabled track's
-tables and figures on the one HTML report."""
+"""The figures people look at rather than read: accuracy against speed-up with both axes' intervals, training
+curves from the runs' history.json, each batching workload's TTFT and TPOT distributions from the runs'
+per-request records, and every enabled track's tables and figures on the one HTML report."""
 
 from __future__ import annotations
 
@@ -14,6 +14,55 @@ import pytest
 from revmux.core import layout
 
 from workflow_run import copy_project, snakemake
+
+
+# --- accuracy against speed-up ---------------------------------------------------------------------------
+
+def _option(method, n, accuracy, speedup, ceiling, front, flag=None, depth=None) -> dict:
+    spread = 0 if method == "identity" else 0.03  # the teacher's speed-up is 1 by definition
+    return {"task": "rt-polarity", "backbone": "minilm-l6", "method": method, "n": n, "p": 3, "depth": depth,
+            "accuracy_mean": accuracy, "accuracy_ci_low": accuracy - 0.02, "accuracy_ci_high": accuracy + 0.02,
+            "teacher_accuracy": 0.8, "speedup": speedup, "speedup_ci_low": speedup - spread,
+            "speedup_ci_high": speedup + spread, "ceiling": ceiling, "ceiling_flag": flag, "profile_valid": True,
+            "pareto_front": front}
+
+
+def _accuracy_figure(tmp_path, rows: list[dict]):
+    from revmux.analysis.plots import accuracy_vs_speedup
+
+    path = tmp_path / "summary.csv"  # through the file, as `revmux plots` reads it
+    pd.DataFrame(rows).to_csv(path, index=False)
+    return accuracy_vs_speedup(pd.read_csv(path), "minilm-l6").axes[0]
+
+
+def test_accuracy_against_speedup_draws_both_intervals_the_front_and_the_ceiling_flags(tmp_path):
+    from revmux.analysis.plots import CEILING_FLAG, NO_FRONT, OWN_CEILING, PARETO_FRONT
+
+    axes = _accuracy_figure(tmp_path, [
+        _option("identity", 1, 0.80, 1.0, 1.0, False), _option("revmux", 2, 0.72, 1.30, 1.333, False),
+        _option("truncate", 2, 0.84, 1.45, 1.5, True, depth=5),
+        _option("identity+int8", 1, 0.80, 1.38, None, False),
+        _option("hadamard", 4, 0.62, 1.75, 1.6, True, flag="suspect"),
+        _option("ora", 4, 0.70, 1.62, 1.6, False, flag="above ceiling"),
+    ])
+    bars = [c for c in axes.containers if c.has_xerr and c.has_yerr]
+    assert len(bars) == 5  # every option but the teacher, whose speed-up is exactly 1
+    rings = [line for line in axes.get_lines() if line.get_gid() == PARETO_FRONT]
+    assert len(rings) == 1 and sorted(rings[0].get_xdata()) == [1.45, 1.75]
+    flags = sorted(text.get_text() for text in axes.texts if text.get_gid() == CEILING_FLAG)
+    assert flags == ["SUSPECT: above ceiling", "above ceiling"]
+    assert NO_FRONT not in [text.get_text() for text in axes.texts]
+    ticks = [line for line in axes.get_lines() if line.get_gid() == OWN_CEILING]
+    assert [line.get_xdata()[0] for line in ticks] == [1.5]  # a truncation's own ceiling; none for int8
+
+
+def test_with_one_seed_no_pareto_front_is_drawn(tmp_path):
+    from revmux.analysis.plots import NO_FRONT, PARETO_FRONT
+
+    axes = _accuracy_figure(tmp_path, [_option("identity", 1, 0.80, 1.0, 1.0, None),
+                                       _option("revmux", 2, 0.72, 1.30, 1.333, None)])
+    assert not any(line.get_gid() == PARETO_FRONT for line in axes.get_lines())
+    assert NO_FRONT in [text.get_text() for text in axes.texts]
 
 
 # --- training curves ------------------------------------------------------------------------------------

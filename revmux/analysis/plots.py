@@ -5,6 +5,8 @@ One set per backbone: accuracy against measured speedup (per task, with 95% inte
 as reference and each N's ceiling marked), measured speedup against N with the ceiling curve,
 peak memory and energy per sample against N, agreement with the teacher's predictions, and the
 training curves (validation accuracy and training loss per epoch, the epoch each run kept marked).
+The accuracy-speed figure draws both axes' 95% intervals, rings the options on the Pareto front the
+verdicts found (`revmux.analysis.verdicts`) and marks a speed-up above its ceiling.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from matplotlib.ticker import MaxNLocator
 
 from revmux.core.atomic import atomic_write_svg  # noqa: E402
 from revmux.core.layout import FIGURES  # noqa: E402
-from revmux.analysis.tables import HARDWARE_KEYS, METHOD_ORDER, method_label, pareto_front  # noqa: E402
+from revmux.analysis.tables import HARDWARE_KEYS, METHOD_ORDER, method_label  # noqa: E402
 
 COLORS = {"identity": "black", "adapter": "tab:orange", "ora": "tab:green", "hadamard": "tab:purple", "revmux": "tab:blue",
           "truncate": "tab:red"}
@@ -61,6 +63,20 @@ def _message(axes, text: str) -> None:
     axes.set_yticks([])
 
 
+CEILING_FLAG = "ceiling-flag"  # the gid (SVG id) of the text marking a speed-up above its ceiling
+PARETO_FRONT = "pareto-front"  # the gid of the rings around the options on the Pareto front
+OWN_CEILING = "own-ceiling"  # the gid of the tick at a truncation's own ceiling
+NO_FRONT = "one seed: no Pareto front (seed-to-seed variation not measured)"
+
+
+def _present(row, column: str) -> bool:
+    return column in row and pd.notna(row[column])
+
+
+def _is_multiplexer(method: str) -> bool:
+    return method.split("+")[0] not in ("identity", "truncate") and "+" not in method
+
+
 def accuracy_vs_speedup(summary: pd.DataFrame, backbone: str):
     rows = summary[summary.backbone == backbone]
     tasks = list(dict.fromkeys(rows["task"]))
@@ -71,31 +87,48 @@ def accuracy_vs_speedup(summary: pd.DataFrame, backbone: str):
         teacher = here[here.method == "identity"]
         reference = teacher["accuracy_mean"].iloc[0] if len(teacher) else here["teacher_accuracy"].iloc[0]
         axes.axhline(reference * 100, color="black", linestyle="--", linewidth=1, label="teacher (no multiplexing)")
-        for n in sorted(set(here[here.method != "identity"]["n"])):
-            ceiling = here[(here.n == n) & here.ceiling.notna()]["ceiling"]
-            if len(ceiling):
-                axes.axvline(ceiling.iloc[0], color="grey", linestyle=":", linewidth=1)
-                axes.annotate(f"ceiling N={n}", (ceiling.iloc[0], 1.0), xycoords=("data", "axes fraction"),
-                              rotation=90, va="top", ha="right", fontsize=8, color="grey")
+        multiplexers = here[here["method"].map(_is_multiplexer) & here["ceiling"].notna()]
+        for n in sorted(set(multiplexers["n"])):
+            ceiling = multiplexers[multiplexers.n == n]["ceiling"].iloc[0]
+            axes.axvline(ceiling, color="grey", linestyle=":", linewidth=1)
+            axes.annotate(f"ceiling N={n}", (ceiling, 1.0), xycoords=("data", "axes fraction"),
+                          rotation=90, va="top", ha="right", fontsize=8, color="grey")
         for method in _methods(here):
             for _, row in here[here.method == method].iterrows():
                 if pd.isna(row["speedup"]):
                     continue
-                error = [[(row["accuracy_mean"] - row["accuracy_ci_low"]) * 100],
-                         [(row["accuracy_ci_high"] - row["accuracy_mean"]) * 100]]
+                x, y = row["speedup"], row["accuracy_mean"] * 100
+                error = [[y - row["accuracy_ci_low"] * 100], [row["accuracy_ci_high"] * 100 - y]]
+                timed_interval = (_present(row, "speedup_ci_low") and _present(row, "speedup_ci_high")
+                                  and row["speedup_ci_high"] > row["speedup_ci_low"])  # the teacher's is exactly 1
+                xerror = [[x - row["speedup_ci_low"]], [row["speedup_ci_high"] - x]] if timed_interval else None
                 invalid = row.get("profile_valid") is not None and pd.notna(row["profile_valid"]) and not row["profile_valid"]
-                axes.errorbar(row["speedup"], row["accuracy_mean"] * 100, yerr=error, color=_color(method),
+                axes.errorbar(x, y, yerr=error, xerr=xerror, color=_color(method),
                               marker=_marker(method, row["n"]), markersize=8, capsize=3,
                               linestyle="none", markerfacecolor="none" if invalid else None,
                               label=method_label(row) + (" (timing invalid)" if invalid else ""))
+                if not _is_multiplexer(method) and method != "identity" and _present(row, "ceiling"):
+                    # a truncation's own ceiling (the multiplexers' are the vertical lines)
+                    axes.plot([row["ceiling"]], [y], marker="|", markersize=14, color=_color(method), linestyle="none",
+                              label="FLOP ceiling of a truncation", gid=OWN_CEILING)
+                flag = row.get("ceiling_flag")
+                if isinstance(flag, str):
+                    suspect = flag == "suspect"
+                    axes.annotate("SUSPECT: above ceiling" if suspect else "above ceiling", (x, y), xytext=(6, 6),
+                                  textcoords="offset points", fontsize=7, color="red" if suspect else "grey",
+                                  fontweight="bold" if suspect else "normal", gid=CEILING_FLAG)
         timed = here[here["speedup"].notna()]
-        if len(timed) > 1:
-            front = timed[pareto_front(timed["speedup"].to_numpy(), timed["accuracy_mean"].to_numpy())].sort_values("speedup")
-            axes.plot(front["speedup"], front["accuracy_mean"] * 100, color="grey", linewidth=2, alpha=0.5, zorder=0,
-                      drawstyle="steps-pre", label="Pareto front (no option both faster and more accurate)")
+        decided = timed["pareto_front"].notna() if "pareto_front" in timed else pd.Series(False, index=timed.index)
+        if decided.any():
+            front = timed[timed["pareto_front"].map(lambda value: value in (True, "True"))]
+            axes.plot(front["speedup"], front["accuracy_mean"] * 100, marker="o", markersize=18, markerfacecolor="none",
+                      markeredgecolor="grey", markeredgewidth=2, alpha=0.6, linestyle="none", zorder=0, gid=PARETO_FRONT,
+                      label="Pareto front: dominated by no other option within the intervals")
+        elif len(timed) > 1:
+            axes.text(0.02, 0.02, NO_FRONT, transform=axes.transAxes, fontsize=8, color="grey")
         axes.set_title(task)
-        axes.set_xlabel("measured throughput over the teacher's (speed-up, x)")
-        axes.set_ylabel("accuracy (%), 95% bootstrap interval")
+        axes.set_xlabel("measured throughput over the teacher's (speed-up, x), 95% interval over timed rounds")
+        axes.set_ylabel("accuracy (%), 95% interval (seeds, then examples)")
         axes.grid(alpha=0.3)
         if not here["speedup"].notna().any():
             axes.text(0.5, 0.02, "no timing profile found: speedup not measured", transform=axes.transAxes, ha="center")

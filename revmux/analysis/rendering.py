@@ -15,28 +15,31 @@ from revmux.core.provenance import git_commit
 from revmux.core.layout import SUMMARY_TABLE_ID
 from revmux.analysis.results import Results, collect
 from revmux.analysis.tables import (
-    at_setting, batch_sweep_table, choose_profile_setting, correctness, display_equal_speedup, display_summary,
-    equal_speedup_table, paper_layout, per_example_correct, profiles_table, run_row, runs_table, setting_label,
-    summary_table,
+    NOT_RECORDED, SPREAD_SDS, at_setting, batch_sweep_table, ceiling_flags, choose_profile_setting, correctness,
+    display_summary, paper_layout, profiles_table, run_row, runs_table, setting_label, speed_csv,
 )
+from revmux.analysis.verdicts import VERDICT_NOTE, judged_summary, verdicts_markdown
 
-EQUAL_SPEEDUP_NOTE = (
-    "Every timed option beside the RevMUX configuration whose measured speed-up (same setting) is closest; "
-    "difference = option minus RevMUX accuracy, paired on the same held-out examples (each example's accuracy "
-    "over seeds and regroupings), 95% percentile bootstrap over examples. The speed-ups are side by side: "
-    "where they differ, so does the cost."
-)
 BATCH_SWEEP_NOTE = ("Samples/s per batch size (the method's speed-up over the teacher at that batch in brackets; – "
                     "where the batch does not fill the composites of N). Where the teacher's samples/s stop rising, "
                     "plain batching has saturated the device. 'invalid': that profile's timing is marked invalid (see the "
                     "profiles); the teacher's cell is when any profile at its batch is.")
 
 BOOTSTRAP_NOTE = (
-    "95% intervals: percentile bootstrap over evaluation examples (2,000 resamples by default); each example keeps "
-    "all its rows (seeds x regroupings) together, so seeds are not resampled and the interval does not include "
-    "seed-to-seed variation beyond what the pooled rows show (the ± sd column does)."
+    "Accuracy intervals: 95% hierarchical percentile bootstrap (2,000 resamples by default): seeds with replacement, "
+    "then examples with replacement within each drawn seed. The unit below seeds is the example with all its "
+    "regroupings, since the composites change with every regrouping. The change against the teacher is paired: each "
+    "seed's run against that seed's own teacher, with the same drawn seeds and examples. 'sd over seeds': the standard "
+    "deviation of the per-seed means ('n/a (1 seed)': seed-to-seed variation was not measured, and the interval then "
+    "covers examples only)."
 )
-
+SPEED_NOTE = (
+    "Speed-up intervals: 95% percentile bootstrap over the profile's timed rounds (the teacher's and the method's "
+    "values of a round together); they cover within-run timing noise only. Ceiling: the speed-up if time followed the "
+    "counted FLOPs (teacher / path; for multiplexers (a + b) / (a + b / N)); n/a for quantized paths, since "
+    "quantization changes the cost of each FLOP, not their number. 'above ceiling': a measured speed-up above its "
+    f"ceiling by less than {SPREAD_SDS} sd of its per-round speed-ups; 'SUSPECT': by more."
+)
 
 
 def provenance(results: Results) -> dict:
@@ -64,56 +67,68 @@ def provenance(results: Results) -> dict:
     }
 
 
-def build_tables(results: Results, choice: dict | None = None, resamples: int = 2000) -> dict[str, pd.DataFrame | dict | None]:
+def build_tables(results: Results, choice: dict | None = None, resamples: int = 2000) -> dict:
     """`choice`: any of device, dtype, threads, batch, length fixing the profile setting of the speed columns."""
     rows, matrices = [], []
     for run in results.runs:
         row = run_row(run.metrics, run.predictions)
         rows.append(row)
         matrices.append((row, *correctness(run.predictions)))
-    profiles = profiles_table(results.profiles)
+    profiles = profiles_table(results.profiles, resamples)
     try:
         setting = choose_profile_setting(profiles, **(choice or {}))
     except ValueError as error:
         raise RevmuxError(str(error)) from None
-    summary = summary_table(matrices, at_setting(profiles, setting), resamples) if matrices else pd.DataFrame()
-    equal = equal_speedup_table(summary, per_example_correct(matrices), resamples=resamples) if matrices else pd.DataFrame()
+    summary, found = pd.DataFrame(), []
+    if matrices:
+        summary, _, found = judged_summary(matrices, at_setting(profiles, setting), resamples)
     return {"runs": runs_table(rows), "profiles": profiles, "summary": summary, "setting": setting,
-            "equal_speedup": equal, "batch_sweep": batch_sweep_table(profiles)}
+            "verdicts": found, "batch_sweep": batch_sweep_table(profiles)}
 
 
 def _setting_note(tables: dict) -> str:
     setting, profiles = tables["setting"], tables["profiles"]
     if setting is None:
         return "No timing profiles were found: speed, memory and energy columns are empty. " + BOOTSTRAP_NOTE
-    note = (f"Speed, memory and energy measured on {setting_label(setting)} (`revmux speed`); the teacher's "
-            "numbers come from the profiles at that same setting only.")
     chosen = at_setting(profiles, setting)
+    note = (f"Speed, latency, memory and energy measured on {setting_label(setting)} (`revmux speed`). One rule for "
+            "every one of these numbers: the median over the option's profiles at this setting; the teacher, timed side "
+            f"by side with each method in every profile, gets the median over all {len(chosen)} of them.")
     kernels = chosen.loc[chosen["device"] == "cpu", "cpu_kernels"].dropna().unique()
     if len(kernels):  # int8 speed-ups depend on these more than on anything else in the setting
         note += f" CPU kernels: {' / '.join(sorted(kernels))}."
-    sources = chosen["multiplexed_peak_memory_source"].dropna().unique()
-    if chosen["multiplexed_peak_memory_bytes"].notna().any():
-        note += f" Peak memory: {'; '.join(s for s in sources if 'rerun' not in s)}."
-    missing = chosen.loc[chosen["multiplexed_peak_memory_bytes"].isna(), "multiplexed_peak_memory_source"].dropna().unique()
-    if len(missing):
-        note += f" Peak memory n/a: {'; '.join(missing)}."
-    reasons = chosen["energy_unavailable"].dropna().unique()
-    if len(reasons):
-        note += f" Energy not measured ('–'): {'; '.join(reasons)}."
-    return note + " " + BOOTSTRAP_NOTE
+    note += (" Weights: the resident bytes of each path's model; working set: its peak above the loaded, resident "
+             "model (MB = 10^6 bytes).")
+    notes = [chosen[f"{path}_{name}_note"] for path in ("teacher", "multiplexed") for name in ("weights", "working_set")
+             if f"{path}_{name}_note" in chosen]
+    reasons = pd.concat(notes).dropna().unique() if notes else []
+    if any(reason == NOT_RECORDED for reason in reasons):
+        note += f" '–': {NOT_RECORDED}."
+    unmeasured = [reason for reason in reasons if reason != NOT_RECORDED]
+    if unmeasured:
+        note += f" 'n/a': {'; '.join(unmeasured)}."
+    energy = chosen["energy_unavailable"].dropna().unique()
+    if len(energy):
+        note += f" Energy not measured ('–'): {'; '.join(energy)}."
+    return note + " " + SPEED_NOTE + " " + BOOTSTRAP_NOTE
+
+
+def verdict_text(tables: dict) -> str:
+    """verdicts.md: the verdict sentences on their own, to be quoted as they are."""
+    return "\n".join(["# Verdicts", "", VERDICT_NOTE, "", verdicts_markdown(tables["verdicts"], level=2)]).rstrip() + "\n"
 
 
 def markdown(tables: dict) -> str:
     summary = tables["summary"]
     parts = ["# Accuracy and speed", "", _setting_note(tables), ""]
+    flags = ceiling_flags(summary)
+    if flags:
+        parts += ["Speed-ups above their ceiling:", ""] + [f"- {line}" for line in flags] + [""]
     for backbone in dict.fromkeys(summary["backbone"]):
         parts += [f"## {backbone}: accuracy % (mean ± sd over seeds and regroupings)", "",
                   paper_layout(summary, backbone).to_markdown(), ""]
     parts += ["## Summary", "", display_summary(summary).to_markdown(index=False), ""]
-    if not tables["equal_speedup"].empty:
-        parts += ["## At equal measured speed-up: accuracy difference to RevMUX", "", EQUAL_SPEEDUP_NOTE, "",
-                  display_equal_speedup(tables["equal_speedup"]).to_markdown(index=False), ""]
+    parts += ["## Verdicts", "", VERDICT_NOTE, "", verdicts_markdown(tables["verdicts"], level=3)]
     if not tables["batch_sweep"].empty:
         parts += ["## Batching headroom", "", BATCH_SWEEP_NOTE, "", tables["batch_sweep"].to_markdown(index=False), ""]
     return "\n".join(parts)
@@ -133,13 +148,19 @@ def latex(tables: dict) -> str:
 
 def html_page(tables: dict, origin: dict) -> str:
     summary = tables["summary"]
-    sections = [f"<p>{html.escape(_setting_note(tables))}</p>",
-                "<h2>Summary</h2>",
-                display_summary(summary).to_html(index=False, table_id=SUMMARY_TABLE_ID, border=0, classes="revmux")]
-    if not tables["equal_speedup"].empty:
-        sections += ["<h2>At equal measured speed-up: accuracy difference to RevMUX</h2>",
-                     f"<p>{html.escape(EQUAL_SPEEDUP_NOTE)}</p>",
-                     display_equal_speedup(tables["equal_speedup"]).to_html(index=False, border=0, classes="revmux")]
+    flags = ceiling_flags(summary)
+    sections = [f"<p>{html.escape(_setting_note(tables))}</p>"]
+    if flags:
+        sections += ["<p>Speed-ups above their ceiling:</p>", "<ul>"] + [f"<li>{html.escape(line)}</li>" for line in flags] + ["</ul>"]
+    sections += ["<h2>Summary</h2>",
+                 display_summary(summary).to_html(index=False, table_id=SUMMARY_TABLE_ID, border=0, classes="revmux"),
+                 "<h2>Verdicts</h2>", f"<p>{html.escape(VERDICT_NOTE)}</p>"]
+    groups: dict[tuple, list] = {}
+    for verdict in tables["verdicts"]:
+        groups.setdefault((verdict.task, verdict.backbone), []).append(verdict)
+    for (task, backbone), lines in groups.items():
+        sections += [f"<h3>{html.escape(task)}, {html.escape(backbone)}</h3>", "<ul>"]
+        sections += [f"<li>{html.escape(line.text)}</li>" for line in lines] + ["</ul>"]
     if not tables["batch_sweep"].empty:
         sections += ["<h2>Batching headroom</h2>", f"<p>{html.escape(BATCH_SWEEP_NOTE)}</p>",
                      tables["batch_sweep"].to_html(index=False, border=0, classes="revmux")]
@@ -147,8 +168,9 @@ def html_page(tables: dict, origin: dict) -> str:
         sections += [f"<h2>{html.escape(backbone)}: accuracy % in the paper's layout</h2>",
                      paper_layout(summary, backbone).to_html(border=0, classes="revmux")]
     if not tables["profiles"].empty:
-        columns = ["backbone", "method", "n", "p", "batch", "length", "device", "dtype", "threads", "speedup", "ceiling",
-                   "share_of_ceiling", "teacher_samples_per_s", "multiplexed_samples_per_s", "valid", "invalid_reasons"]
+        columns = ["backbone", "method", "n", "p", "batch", "length", "device", "dtype", "threads", "speedup",
+                   "speedup_ci_low", "speedup_ci_high", "ceiling", "ceiling_flag", "share_of_ceiling",
+                   "teacher_samples_per_s", "multiplexed_samples_per_s", "valid", "invalid_reasons"]
         sections += ["<h2>Timing profiles</h2>",
                      tables["profiles"][columns].to_html(index=False, border=0, classes="revmux", float_format="{:.3f}".format)]
     items = [
@@ -179,10 +201,10 @@ def write_tables(metrics: list[Path], profiles: list[Path], out: Path, choice: d
     origin = provenance(results)
     files = {
         "runs.csv": tables["runs"].to_csv(index=False),
-        "speed.csv": tables["profiles"].to_csv(index=False),
+        "speed.csv": speed_csv(tables["profiles"]),
         "summary.csv": tables["summary"].to_csv(index=False),
-        "equal-speedup.csv": tables["equal_speedup"].to_csv(index=False),
         "summary.md": markdown(tables),
+        "verdicts.md": verdict_text(tables),
         "summary.tex": latex(tables),
         "summary.html": html_page(tables, origin),
         "provenance.json": json.dumps(origin, indent=2) + "\n",

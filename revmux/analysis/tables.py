@@ -1,10 +1,12 @@
 """Tables from the grid's results: pure functions of data frames and arrays, no I/O.
 
 - `runs_table`: one tidy row per (task, backbone, method, N, P, seed) with every metric;
-- `profiles_table`: one row per timing profile;
-- `summary_table`: per (task, backbone, method, N, P): accuracy over seeds and regroupings with a
-  bootstrap 95% interval over examples, the accuracy change against the teacher on the same
-  examples (paired), agreement with the teacher, and the measured speed, memory and energy;
+- `profiles_table`: one row per timing profile, with its speed-up's interval over the timed rounds and its
+  ceiling (the counted-FLOP ratio of float paths; none for quantized ones);
+- `summary_table`: per (task, backbone, method, N, P): accuracy with a hierarchical bootstrap 95% interval
+  (seeds, then examples; `revmux.analysis.bootstrap`) and the seed-to-seed spread, the accuracy change
+  against the teacher of the same seed on the same examples (paired), agreement with the teacher, and the
+  speed, latency, memory and energy at one profile setting, each the median over the option's profiles;
 - `paper_layout`: the paper's table (rows = method and N, columns = tasks plus their average).
 """
 
@@ -13,14 +15,25 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from revmux.analysis.bootstrap import (
+    RESAMPLES, hierarchical_ci, mean_over_seeds, percentile_interval, ratio_draws, seed_sd, speedup_draws, stable_seed,
+)
+
 RUN_KEYS = ["task", "backbone", "method", "n", "p", "seed"]
 SUMMARY_KEYS = ["task", "backbone", "method", "n", "p"]
 PROFILE_KEYS = ["backbone", "method", "n", "p", "device", "dtype", "threads", "batch", "length"]
 HARDWARE_KEYS = ["device", "dtype", "threads"]  # profiles that differ here are never pooled into one number
 SETTING_KEYS = HARDWARE_KEYS + ["batch", "length"]
 NO_PATH_PEAK = "this profile predates per-path peaks (schema 1): rerun `revmux speed`"
+# A profile written before the speed profile recorded these keys: shown as '–', with this in the note.
+NOT_RECORDED = "not recorded: the profile predates weights and working-set readings (rerun `revmux speed`)"
+MEMORY_KEYS = {"weights": "weights_bytes", "working_set": "working_set_bytes"}
+QUANTIZED_CEILING = ("quantized to {scheme}: quantization changes the cost of each FLOP, not their number, so the "
+                     "FLOP count gives no ceiling")
+SPEEDUP_DRAWS = "speedup_draws"  # per profile: the bootstrap draws of its speed-up (kept out of speed.csv)
+SPREAD_SDS = 2  # a speed-up this many sds of its per-round speed-ups above its ceiling is suspect
 METHOD_ORDER = ["identity", "adapter", "ora", "hadamard", "revmux"]
-BOOTSTRAP_RESAMPLES = 2000
+BOOTSTRAP_RESAMPLES = RESAMPLES
 
 
 def correctness(predictions: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -35,18 +48,6 @@ def correctness(predictions: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.n
         grid(predictions["teacher_prediction"] == predictions["label"]),
         grid(predictions["prediction"] == predictions["teacher_prediction"]),
     )
-
-
-def bootstrap_mean_ci(matrix: np.ndarray, resamples: int = BOOTSTRAP_RESAMPLES, seed: int = 0,
-                      level: float = 0.95) -> tuple[float, float]:
-    """Percentile interval of the mean of a (rows, examples) matrix when examples are resampled with
-    replacement (rows, e.g. seeds x regroupings, stay together: each example keeps all its rows)."""
-    per_example = np.asarray(matrix, dtype=float).mean(axis=0)
-    rng = np.random.default_rng(seed)
-    draws = per_example[rng.integers(0, per_example.size, size=(resamples, per_example.size))].mean(axis=1)
-    tail = (1 - level) / 2 * 100
-    low, high = np.percentile(draws, [tail, 100 - tail])
-    return float(low), float(high)
 
 
 def paired_delta(method_correct: np.ndarray, teacher_correct: np.ndarray) -> np.ndarray:
@@ -92,6 +93,15 @@ def _path_peak(memory: dict) -> tuple[int | None, str]:
     return None, memory.get("unavailable", {}).get("peak_bytes") or NO_PATH_PEAK
 
 
+def _path_memory(memory: dict, key: str) -> tuple[int | None, str | None]:
+    """(bytes, None) when measured; (None, why not) when the profile says it could not be, or predates the key."""
+    if key not in memory:
+        return None, NOT_RECORDED
+    if memory[key] is not None:
+        return int(memory[key]), None
+    return None, memory.get("unavailable", {}).get(key) or "not measured (the profile gives no reason)"
+
+
 def _cpu_kernels(host: dict) -> str | None:
     """What torch's CPU kernels ran with, e.g. 'AVX512; int8: avx512_vnni' (None for profiles that predate it)."""
     if "cpu_capability" not in host:
@@ -99,19 +109,81 @@ def _cpu_kernels(host: dict) -> str | None:
     return f"{host['cpu_capability']}; int8: {', '.join(host['int8_instructions']) or 'none'}"
 
 
-def profile_row(profile: dict) -> dict:
+def is_quantized(method: str) -> bool:
+    """`<method>+int8` and the like: the trained model on a quantized backbone."""
+    return "+" in str(method)
+
+
+def profile_ceiling(profile: dict) -> tuple[float | None, str]:
+    """The speed-up the profile's path would reach if time followed its counted FLOPs, and how it is counted;
+    None for a quantized path, with the reason."""
+    base, _, scheme = profile["settings"]["method"].partition("+")
+    if scheme:
+        return None, QUANTIZED_CEILING.format(scheme=scheme)
+    flops = profile["flops_per_sample"]
+    if base == "truncate" or (profile.get("method_path") or {}).get("depth") is not None:
+        return flops["teacher"] / flops["multiplexed"], "counted FLOPs per sample, teacher / truncated model"
+    return profile["speedup"]["ceiling"], "counted FLOPs, (a + b) / (a + b / N)"
+
+
+def likely_cause(reasons: list[str]) -> str:
+    """Why a speed-up may beat its ceiling, from the profile's validity reasons."""
+    teacher = [r for r in reasons if r.startswith("teacher") or "first workload" in r]
+    if teacher:
+        return "teacher profile invalid: " + "; ".join(teacher)
+    if reasons:
+        return "profile invalid: " + "; ".join(reasons)
+    return ("none among the profile's validity checks (it passed them): work the FLOP count leaves out "
+            "(element-wise operations, memory traffic) may shrink more than the counted FLOPs; rerun the profile")
+
+
+def ceiling_check(speedup, ceiling, round_sd, reasons: list[str]) -> tuple[str | None, str | None]:
+    """'above ceiling' when the measured speed-up beats its ceiling, 'suspect' when it does so by more than
+    SPREAD_SDS standard deviations of its per-round speed-ups; with what it is and its likely cause."""
+    if _missing(speedup) or _missing(ceiling) or speedup <= ceiling:
+        return None, None
+    spread = SPREAD_SDS * (0.0 if _missing(round_sd) else float(round_sd))
+    if speedup - ceiling > spread:
+        return "suspect", (f"{speedup:.2f}x is above its ceiling {ceiling:.2f}x by more than {SPREAD_SDS} sd of its "
+                           f"per-round speed-ups ({spread:.2f}x); likely cause: {likely_cause(reasons)}")
+    return "above ceiling", (f"{speedup:.2f}x is above its ceiling {ceiling:.2f}x, within {SPREAD_SDS} sd of its "
+                             f"per-round speed-ups ({spread:.2f}x)")
+
+
+def _missing(value) -> bool:
+    return value is None or (isinstance(value, (float, np.floating)) and np.isnan(value))
+
+
+def profile_draws(profile: dict, resamples: int = BOOTSTRAP_RESAMPLES) -> np.ndarray:
+    """Bootstrap draws of the profile's speed-up over its timed rounds (`revmux.analysis.bootstrap`)."""
+    settings, latency = profile["settings"], profile["latency"]
+    seed = stable_seed(profile["backbone"]["name"], *(settings.get(key) for key in (
+        "method", "n", "prefill_layers", "batch_size", "length", "device", "dtype")))
+    teacher, path = latency["teacher"].get("values"), latency["multiplexed"].get("values")
+    if teacher and path and len(teacher) == len(path):
+        return speedup_draws(teacher, path, resamples, seed)
+    return ratio_draws(profile["speedup"]["per_round"]["values"], resamples, seed)
+
+
+def profile_row(profile: dict, resamples: int = BOOTSTRAP_RESAMPLES) -> dict:
     settings, latency, memory, energy = profile["settings"], profile["latency"], profile["memory"]["paths"], profile["energy"]
     environment = profile["environment"]
+    ceiling, ceiling_source = profile_ceiling(profile)
+    per_round = profile["speedup"]["per_round"]
+    draws = profile_draws(profile, resamples)
     row = {
         "backbone": settings["backbone"], "method": settings["method"], "n": settings["n"], "p": settings["prefill_layers"],
         "batch": settings["batch_size"], "length": settings["length"], "device": settings["device"], "dtype": settings["dtype"],
         "threads": settings.get("threads", environment["host"]["torch_threads"]),
         "soft_prompt_length": settings.get("soft_prompt_length", 0),
         "num_layers": profile["backbone"]["num_layers"],
-        "speedup": profile["speedup"]["measured"], "ceiling": profile["speedup"]["ceiling"],
+        "speedup": profile["speedup"]["measured"], **dict(zip(("speedup_ci_low", "speedup_ci_high"), percentile_interval(draws))),
+        "speedup_round_sd": per_round.get("stdev", float(np.std(per_round["values"], ddof=1))),
+        "speedup_round_cv": per_round["cv"],
+        "ceiling": ceiling, "ceiling_source": ceiling_source,
         "ceiling_per_instance_flops": profile["speedup"].get("ceiling_parts", {}).get("per_instance_flops"),
         "ceiling_per_composite_flops": profile["speedup"].get("ceiling_parts", {}).get("per_composite_flops"),
-        "share_of_ceiling": profile["speedup"]["fraction_of_ceiling"], "speedup_round_cv": profile["speedup"]["per_round"]["cv"],
+        "share_of_ceiling": None if ceiling is None else profile["speedup"]["measured"] / ceiling,
         "flop_ratio": profile["flops_per_sample"]["ratio"],
         "valid": profile["validity"]["valid"], "invalid_reasons": "; ".join(profile["validity"]["reasons"]),
         "depth": (profile.get("method_path") or {}).get("depth"),
@@ -119,6 +191,8 @@ def profile_row(profile: dict) -> dict:
         "hardware": environment["gpu"]["name"] if environment["gpu"] else environment["host"]["cpu"],
         "cpu_kernels": _cpu_kernels(environment["host"]),
     }
+    row["ceiling_flag"], row["ceiling_flag_reason"] = ceiling_check(
+        row["speedup"], ceiling, row["speedup_round_sd"], profile["validity"]["reasons"])
     for path in ("teacher", "multiplexed"):
         peak, source = _path_peak(memory[path])
         row.update({
@@ -128,14 +202,22 @@ def profile_row(profile: dict) -> dict:
             f"{path}_energy_per_sample_j": energy[path]["per_sample"],
             f"{path}_net_energy_per_sample_j": energy[path]["net_per_sample"],
         })
+        for name, key in MEMORY_KEYS.items():
+            row[f"{path}_{name}_bytes"], row[f"{path}_{name}_note"] = _path_memory(memory[path], key)
     unavailable = energy["teacher"]["unavailable"].get("gpu")
     row["energy_unavailable"] = unavailable
+    row[SPEEDUP_DRAWS] = draws
     return row
 
 
-def profiles_table(profiles: list[dict]) -> pd.DataFrame:
-    frame = pd.DataFrame([profile_row(profile) for profile in profiles])
+def profiles_table(profiles: list[dict], resamples: int = BOOTSTRAP_RESAMPLES) -> pd.DataFrame:
+    frame = pd.DataFrame([profile_row(profile, resamples) for profile in profiles])
     return _ordered(frame, PROFILE_KEYS) if len(frame) else frame
+
+
+def speed_csv(profiles: pd.DataFrame) -> str:
+    """speed.csv: every profile row without its bootstrap draws."""
+    return profiles.drop(columns=[SPEEDUP_DRAWS], errors="ignore").to_csv(index=False)
 
 
 def profile_settings(profiles: pd.DataFrame) -> list[dict]:
@@ -181,70 +263,115 @@ def at_setting(profiles: pd.DataFrame, setting: dict | None) -> pd.DataFrame:
     return profiles[keep]
 
 
-def _speed_columns(profiles: pd.DataFrame, backbone: str, method: str, n: int, p: int) -> dict:
-    empty = {"speedup": None, "ceiling": None, "throughput_samples_per_s": None, "teacher_samples_per_s": None,
-             "peak_memory_bytes": None, "energy_per_sample_j": None, "profile_valid": None}
+SPEED_COLUMNS = ["speedup", "speedup_ci_low", "speedup_ci_high", "speedup_round_sd", "ceiling", "ceiling_note",
+                 "ceiling_flag", "ceiling_flag_reason", "throughput_samples_per_s", "teacher_samples_per_s",
+                 "latency_p50_s", "weights_bytes", "working_set_bytes", "memory_note", "energy_per_sample_j",
+                 "profile_valid", "invalid_reasons", "profiles"]
+
+
+def _median(values: pd.Series):
+    present = pd.to_numeric(values, errors="coerce").dropna()
+    return float(present.median()) if len(present) else None
+
+
+def option_speed(profiles: pd.DataFrame, backbone: str, method: str, n: int, p: int) -> dict:
+    """An option's speed, latency, memory and energy at one setting, each the median over its profiles: a
+    method's own (one per setting in a grid), the teacher's over every profile, since the teacher is timed
+    side by side with each method in each of them. `draws`: the bootstrap draws of the speed-up (None for the
+    teacher, whose speed-up is 1 by definition)."""
+    empty = {**dict.fromkeys(SPEED_COLUMNS), "draws": None}
     if profiles.empty:
         return empty
     same = profiles[(profiles.backbone == backbone) & (profiles.p == p)]
-    if same.empty:
+    teacher = method == "identity"
+    rows = same if teacher else same[(same.method == method) & (same.n == n)]
+    if rows.empty:
         return empty
-    if method == "identity":
-        # The teacher is timed inside every profile of this backbone at this one setting; average those.
-        return {
-            "speedup": 1.0, "ceiling": 1.0,
-            "throughput_samples_per_s": same["teacher_samples_per_s"].mean(),
-            "teacher_samples_per_s": same["teacher_samples_per_s"].mean(),
-            "peak_memory_bytes": same["teacher_peak_memory_bytes"].max() if same["teacher_peak_memory_bytes"].notna().any() else None,
-            "energy_per_sample_j": same["teacher_energy_per_sample_j"].mean() if same["teacher_energy_per_sample_j"].notna().any() else None,
-            "profile_valid": bool(same["valid"].all()),
-        }
-    match = same[(same.method == method) & (same.n == n)]
-    if match.empty:
-        return empty
-    row = match.iloc[0]
+    path = "teacher" if teacher else "multiplexed"
+    memory, notes = {}, []
+    for name in MEMORY_KEYS:
+        memory[f"{name}_bytes"] = _median(rows[f"{path}_{name}_bytes"]) if f"{path}_{name}_bytes" in rows else None
+        if memory[f"{name}_bytes"] is None:
+            notes += list(rows[f"{path}_{name}_note"].dropna().unique()) if f"{path}_{name}_note" in rows else [NOT_RECORDED]
+    reasons = [r for text in rows["invalid_reasons"].dropna() for r in str(text).split("; ") if r]
+    if teacher:
+        speed = {"speedup": 1.0, "speedup_ci_low": 1.0, "speedup_ci_high": 1.0, "speedup_round_sd": 0.0, "ceiling": 1.0,
+                 "ceiling_note": None, "draws": None}
+    else:
+        draws = np.median(np.vstack(rows[SPEEDUP_DRAWS].tolist()), axis=0) if SPEEDUP_DRAWS in rows else None
+        low, high = percentile_interval(draws) if draws is not None else (None, None)
+        ceiling = _median(rows["ceiling"])
+        speed = {"speedup": _median(rows["speedup"]), "speedup_ci_low": low, "speedup_ci_high": high,
+                 "speedup_round_sd": _median(rows["speedup_round_sd"]), "ceiling": ceiling,
+                 "ceiling_note": None if ceiling is not None else rows["ceiling_source"].dropna().iloc[0], "draws": draws}
+    flag, flag_reason = ceiling_check(speed["speedup"], speed["ceiling"], speed["speedup_round_sd"], reasons)
     return {
-        "speedup": row["speedup"], "ceiling": row["ceiling"],
-        "throughput_samples_per_s": row["multiplexed_samples_per_s"], "teacher_samples_per_s": row["teacher_samples_per_s"],
-        "peak_memory_bytes": row["multiplexed_peak_memory_bytes"], "energy_per_sample_j": row["multiplexed_energy_per_sample_j"],
-        "profile_valid": bool(row["valid"]),
+        **speed, "ceiling_flag": flag, "ceiling_flag_reason": flag_reason,
+        "throughput_samples_per_s": _median(rows[f"{path}_samples_per_s"]),
+        "teacher_samples_per_s": _median(rows["teacher_samples_per_s"]),
+        "latency_p50_s": _median(rows[f"{path}_latency_p50_s"]),
+        **memory, "memory_note": "; ".join(dict.fromkeys(notes)) or None,
+        "energy_per_sample_j": _median(rows[f"{path}_energy_per_sample_j"]),
+        "profile_valid": bool(rows["valid"].all()), "invalid_reasons": "; ".join(dict.fromkeys(reasons)) or None,
+        "profiles": len(rows),
     }
+
+
+def seed_vectors(runs: list[tuple[dict, np.ndarray, np.ndarray, np.ndarray]]) -> dict[tuple, dict[int, tuple]]:
+    """Per summary row (SUMMARY_KEYS) and seed: (method correct, teacher correct, agrees), each one value per
+    example (its mean over the regroupings), examples in id order: what the hierarchical bootstrap resamples."""
+    stacked: dict[tuple, dict[int, list]] = {}
+    for row, *matrices in runs:
+        key = tuple(row[k] for k in SUMMARY_KEYS)
+        stacked.setdefault(key, {}).setdefault(row["seed"], []).append(matrices)
+    vectors = {}
+    for key, seeds in stacked.items():
+        shapes = {m.shape[1] for runs_of_seed in seeds.values() for matrices in runs_of_seed for m in matrices}
+        if len(shapes) != 1:
+            raise ValueError(f"runs of {key} were evaluated on different numbers of examples: {sorted(shapes)}")
+        vectors[key] = {seed: tuple(np.vstack([m[i] for m in parts]).mean(axis=0) for i in range(3))
+                        for seed, parts in sorted(seeds.items())}
+    return vectors
 
 
 def summary_table(runs: list[tuple[dict, np.ndarray, np.ndarray, np.ndarray]], profiles: pd.DataFrame,
                   resamples: int = BOOTSTRAP_RESAMPLES, seed: int = 0) -> pd.DataFrame:
-    """`runs`: (run row, method correct, teacher correct, agrees) per run; `profiles`: the profile rows at
-    one setting (`at_setting`). Seeds of a group are stacked as extra rows over the same examples."""
+    """`runs`: (run row, method correct, teacher correct, agrees) per run, each (regroupings, examples); `profiles`:
+    the profile rows at one setting (`at_setting`). Intervals: hierarchical bootstrap, seeds then examples; the
+    change against the teacher pairs each seed's run with that seed's teacher on the same examples."""
     hardware = set(map(tuple, profiles[SETTING_KEYS].drop_duplicates().to_numpy())) if not profiles.empty else set()
     if len(hardware) > 1:
         raise ValueError(f"summary_table needs the profiles of one setting, got {len(hardware)}: choose_profile_setting picks one")
     timed = dict(zip(SETTING_KEYS, next(iter(hardware)))) if hardware else dict.fromkeys(SETTING_KEYS)
-    groups: dict[tuple, list] = {}
-    for row, method_correct, teacher_correct, agrees in runs:
-        groups.setdefault(tuple(row[key] for key in SUMMARY_KEYS), []).append((row, method_correct, teacher_correct, agrees))
+    first_run, stacked = {}, {}
+    for row, method_correct, *_ in runs:
+        key = tuple(row[k] for k in SUMMARY_KEYS)
+        first_run.setdefault(key, row)
+        stacked.setdefault(key, []).append(method_correct)
     summary = []
-    for key, members in groups.items():
-        shapes = {m[1].shape[1] for m in members}
-        if len(shapes) != 1:
-            raise ValueError(f"runs of {key} were evaluated on different numbers of examples: {sorted(shapes)}")
-        method_correct = np.vstack([m[1] for m in members])
-        teacher_correct = np.vstack([m[2] for m in members])
-        delta = paired_delta(method_correct, teacher_correct)
-        accuracy_low, accuracy_high = bootstrap_mean_ci(method_correct, resamples, seed)
-        delta_low, delta_high = bootstrap_mean_ci(delta, resamples, seed)
-        per_row = method_correct.mean(axis=1)
-        first = members[0][0]
+    for key, seeds in seed_vectors(runs).items():
+        method = [vectors[0] for vectors in seeds.values()]
+        delta = [vectors[0] - vectors[1] for vectors in seeds.values()]
+        rows = np.vstack(stacked[key])
+        per_row = rows.mean(axis=1)  # per (seed, regrouping): the spread the paper's layout reports
+        accuracy_low, accuracy_high = hierarchical_ci(method, resamples, seed)
+        delta_low, delta_high = hierarchical_ci(delta, resamples, seed)
+        first = first_run[key]
+        speed = option_speed(profiles, key[1], key[2], key[3], key[4])
+        speed.pop("draws")
         summary.append({
             **dict(zip(SUMMARY_KEYS, key)),
-            "seeds": len(members), "regroupings": method_correct.shape[0], "examples": method_correct.shape[1],
-            "accuracy_mean": float(method_correct.mean()),
+            "seeds": len(seeds), "regroupings": rows.shape[0], "examples": rows.shape[1],
+            "accuracy_mean": mean_over_seeds(method),
             "accuracy_sd": float(per_row.std(ddof=1)) if len(per_row) > 1 else 0.0,
+            "accuracy_seed_sd": seed_sd(method),
             "accuracy_ci_low": accuracy_low, "accuracy_ci_high": accuracy_high,
-            "teacher_accuracy": float(teacher_correct.mean()),
-            "delta_vs_teacher": float(delta.mean()), "delta_ci_low": delta_low, "delta_ci_high": delta_high,
-            "agreement_with_teacher": float(np.vstack([m[3] for m in members]).mean()),
+            "teacher_accuracy": mean_over_seeds([vectors[1] for vectors in seeds.values()]),
+            "delta_vs_teacher": mean_over_seeds(delta), "delta_seed_sd": seed_sd(delta),
+            "delta_ci_low": delta_low, "delta_ci_high": delta_high,
+            "agreement_with_teacher": mean_over_seeds([vectors[2] for vectors in seeds.values()]),
             "quantization": first.get("quantization"), "depth": first.get("depth"),
-            **_speed_columns(profiles, key[1], key[2], key[3], key[4]),
+            **speed,
             **{f"timed_{k}": v for k, v in timed.items()},
             "random_init": first["random_init"], "backbone_provenance": first["backbone_provenance"],
         })
@@ -272,66 +399,6 @@ def method_label(row) -> str:
     else:
         label = f"{base} N={row['n']}"
     return label + (f" on {scheme}" if scheme else "")
-
-
-def pareto_front(speedup: np.ndarray, accuracy: np.ndarray) -> np.ndarray:
-    """Which points no other point beats on both axes (at least as fast and as accurate, better on one)."""
-    speedup, accuracy = np.asarray(speedup, dtype=float), np.asarray(accuracy, dtype=float)
-    front = np.zeros(len(speedup), dtype=bool)
-    for i in range(len(speedup)):
-        if np.isnan(speedup[i]) or np.isnan(accuracy[i]):
-            continue
-        dominated = (speedup >= speedup[i]) & (accuracy >= accuracy[i]) & ((speedup > speedup[i]) | (accuracy > accuracy[i]))
-        front[i] = not dominated.any()
-    return front
-
-
-def per_example_correct(runs: list[tuple[dict, np.ndarray, np.ndarray, np.ndarray]]) -> dict[tuple, np.ndarray]:
-    """Per summary row (SUMMARY_KEYS): each example's accuracy over the row's seeds and regroupings, examples in id order."""
-    stacked: dict[tuple, list] = {}
-    for row, method_correct, _, _ in runs:
-        stacked.setdefault(tuple(row[key] for key in SUMMARY_KEYS), []).append(method_correct)
-    return {key: np.vstack(parts).mean(axis=0) for key, parts in stacked.items()}
-
-
-def equal_speedup_table(summary: pd.DataFrame, correct: dict[tuple, np.ndarray], reference: str = "revmux",
-                        resamples: int = BOOTSTRAP_RESAMPLES, seed: int = 0) -> pd.DataFrame:
-    """Every timed option beside the `reference` configuration (same task and backbone) whose measured speed-up is
-    closest, and the accuracy difference option - reference with a paired 95% bootstrap interval over examples."""
-    rows = []
-    timed = summary[summary["speedup"].notna()] if "speedup" in summary else summary.iloc[0:0]
-    for (task, backbone), here in timed.groupby(["task", "backbone"], sort=False):
-        references = here[here.method == reference]
-        if references.empty:
-            continue
-        for _, option in here[here.method != reference].iterrows():
-            nearest = references.iloc[int(np.argmin(np.abs(references["speedup"].to_numpy() - option["speedup"])))]
-            mine = correct[tuple(option[key] for key in SUMMARY_KEYS)]
-            theirs = correct[tuple(nearest[key] for key in SUMMARY_KEYS)]
-            difference = paired_delta(mine[None, :], theirs[None, :])
-            low, high = bootstrap_mean_ci(difference, resamples, seed)
-            rows.append({
-                "task": task, "backbone": backbone, "option": method_label(option), "method": option["method"],
-                "n": option["n"], "p": option["p"], "option_speedup": option["speedup"],
-                "reference": method_label(nearest), "reference_speedup": nearest["speedup"],
-                "option_accuracy": option["accuracy_mean"], "reference_accuracy": nearest["accuracy_mean"],
-                "difference": float(difference.mean()), "difference_ci_low": low, "difference_ci_high": high,
-                "examples": len(mine), "valid_timings": bool(option["profile_valid"]) and bool(nearest["profile_valid"]),
-            })
-    frame = pd.DataFrame(rows)
-    return frame.sort_values(["task", "backbone", "option_speedup"], kind="stable").reset_index(drop=True) if len(frame) else frame
-
-
-def display_equal_speedup(table: pd.DataFrame) -> pd.DataFrame:
-    return pd.DataFrame([{
-        "task": row["task"], "backbone": row["backbone"], "option": row["option"],
-        "speed-up": f"{row['option_speedup']:.2f}x", "nearest revmux": row["reference"],
-        "its speed-up": f"{row['reference_speedup']:.2f}x",
-        "accuracy % (option / revmux)": f"{row['option_accuracy'] * 100:.1f} / {row['reference_accuracy'] * 100:.1f}",
-        "difference (points, paired, 95% CI)": f"{row['difference'] * 100:+.1f} [{row['difference_ci_low'] * 100:+.1f}, "
-                                               f"{row['difference_ci_high'] * 100:+.1f}]",
-        "timings": "valid" if row["valid_timings"] else "INVALID (see profiles)",
-    } for _, row in table.iterrows()])
 
 
 def batch_sweep_table(profiles: pd.DataFrame) -> pd.DataFrame:
@@ -384,7 +451,7 @@ def paper_layout(summary: pd.DataFrame, backbone: str) -> pd.DataFrame:
 
 
 def _number(value, fmt: str) -> str:
-    return "–" if value is None or (isinstance(value, float) and np.isnan(value)) else format(value, fmt)
+    return "–" if _missing(value) else format(value, fmt)
 
 
 def _is_false(value) -> bool:
@@ -397,28 +464,85 @@ def _timed_on(row) -> str:
     return f"{row['timed_device']} {row['timed_dtype']}, {int(row['timed_threads'])} thr, {int(row['timed_batch'])}x{int(row['timed_length'])}"
 
 
+def interval(low, high, fmt: str, scale: float = 1.0) -> str:
+    return f"[{format(low * scale, fmt)}, {format(high * scale, fmt)}]"
+
+
+def points(value, low, high) -> str:
+    """A paired difference in points with its interval: '+1.2 [+0.3, +2.0]'."""
+    return f"{value * 100:+.1f} {interval(low, high, '+.1f', 100)}"
+
+
+def speedup_text(value, low, high) -> str:
+    return f"{value:.2f}x {interval(low, high, '.2f')}"
+
+
+def _seed_spread(value, seeds: int, scale: float = 100) -> str:
+    return "n/a (1 seed)" if seeds < 2 or _missing(value) else f"{value * scale:.1f}"
+
+
+def _speedup_cell(row) -> str:
+    if _missing(row.get("speedup")):
+        return "–"
+    if row["method"] == "identity":  # the reference: 1 by definition, timed inside every profile
+        return "1.00x" + (" (INVALID: see profiles)" if _is_false(row["profile_valid"]) else "")
+    text = (speedup_text(row["speedup"], row["speedup_ci_low"], row["speedup_ci_high"])
+            if not _missing(row.get("speedup_ci_low")) else f"{row['speedup']:.2f}x")
+    if _is_false(row["profile_valid"]):
+        text += " (INVALID: see profiles)"
+    flag = row.get("ceiling_flag")
+    if flag == "suspect":
+        text += " SUSPECT: above ceiling"
+    elif flag == "above ceiling":
+        text += " above ceiling"
+    return text
+
+
+def _ceiling_cell(row) -> str:
+    if not _missing(row.get("ceiling")):
+        return f"{row['ceiling']:.2f}x"
+    return "n/a (quantized)" if is_quantized(row["method"]) and not _missing(row.get("speedup")) else "–"
+
+
+def _megabytes(value, row) -> str:
+    """MB (1e6 bytes); '–' where the profile predates the reading or nothing was timed, 'n/a' where it says why not."""
+    if not _missing(value):
+        return f"{value / 1e6:.0f}"
+    note = row.get("memory_note")
+    return "n/a" if isinstance(note, str) and NOT_RECORDED not in note else "–"
+
+
 def display_summary(summary: pd.DataFrame) -> pd.DataFrame:
-    """The summary for people: accuracy in %, change in points, speed as x, memory in MB (1e6 bytes)."""
+    """The summary for people: accuracy in %, change in points, speed as x, latency in ms, memory in MB (1e6 bytes)."""
     def percent(value):
         return _number(None if value is None else value * 100, ".1f")
 
     rows = []
     for _, row in summary.iterrows():
+        seeds = int(row["seeds"])
         rows.append({
             "task": row["task"], "backbone": row["backbone"] + (" (random init)" if row["random_init"] else ""),
-            "method": method_label(row), "N": row["n"], "P": row["p"], "seeds": row["seeds"],
-            "accuracy % (mean ± sd)": f"{row['accuracy_mean'] * 100:.1f} ± {row['accuracy_sd'] * 100:.1f}",
-            "95% CI": f"[{row['accuracy_ci_low'] * 100:.1f}, {row['accuracy_ci_high'] * 100:.1f}]",
-            "Δ vs teacher (points, paired)": f"{row['delta_vs_teacher'] * 100:+.1f} "
-                                              f"[{row['delta_ci_low'] * 100:+.1f}, {row['delta_ci_high'] * 100:+.1f}]",
+            "method": method_label(row), "N": row["n"], "P": row["p"], "seeds": seeds,
+            "accuracy %": f"{row['accuracy_mean'] * 100:.1f}",
+            "95% CI": interval(row["accuracy_ci_low"], row["accuracy_ci_high"], ".1f", 100),
+            "sd over seeds": _seed_spread(row.get("accuracy_seed_sd"), seeds),
+            "Δ vs teacher (points, paired, 95% CI)": points(row["delta_vs_teacher"], row["delta_ci_low"], row["delta_ci_high"]),
+            "Δ sd over seeds": _seed_spread(row.get("delta_seed_sd"), seeds),
             "agreement with teacher %": percent(row["agreement_with_teacher"]),
-            "speedup (measured)": _number(row["speedup"], ".2f") + ("x" if pd.notna(row["speedup"]) else "")
-                                  + (" (INVALID: see profiles)" if _is_false(row["profile_valid"]) else ""),
-            "ceiling": _number(row["ceiling"], ".2f") + ("x" if pd.notna(row["ceiling"]) else ""),
+            "speedup (measured, 95% CI)": _speedup_cell(row),
+            "ceiling": _ceiling_cell(row),
             "throughput (samples/s)": _number(row["throughput_samples_per_s"], ".1f"),
+            "latency p50 (ms/batch)": _number(None if _missing(row.get("latency_p50_s")) else row["latency_p50_s"] * 1e3, ".1f"),
             "timed on": _timed_on(row),
-            "peak memory (MB)": _number(None if pd.isna(row["peak_memory_bytes"]) else row["peak_memory_bytes"] / 1e6, ".0f")
-                                .replace("–", "n/a"),
+            "weights (MB)": _megabytes(row.get("weights_bytes"), row),
+            "working set (MB)": _megabytes(row.get("working_set_bytes"), row),
             "energy (J/sample)": _number(row["energy_per_sample_j"], ".4f"),
         })
     return pd.DataFrame(rows)
+
+
+def ceiling_flags(summary: pd.DataFrame) -> list[str]:
+    """One line per option whose measured speed-up is above its ceiling: what, and its likely cause."""
+    flagged = summary[summary["ceiling_flag"].notna()] if "ceiling_flag" in summary else summary.iloc[0:0]
+    return [f"{row['task']}, {row['backbone']}, {method_label(row)}: {row['ceiling_flag']}: {row['ceiling_flag_reason']}."
+            for _, row in flagged.iterrows()]

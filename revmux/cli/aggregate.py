@@ -2,12 +2,16 @@
 schema, and write the tables under <results>/tables/ (or --out):
 
   runs.csv       one row per (task, backbone, method, N, P, seed) with every metric
-  speed.csv   one row per timing profile
-  summary.csv    per (task, backbone, method, N, P): accuracy mean/sd over seeds and regroupings,
-                 bootstrap 95% interval, paired change against the teacher on the same examples,
-                 agreement with the teacher, measured speedup and ceiling, throughput, peak memory,
-                 energy per sample, at one profile setting (device, dtype, threads, batch, length)
-  summary.md, summary.tex, summary.html   the same for people; the LaTeX in the paper's layout
+  speed.csv      one row per timing profile, with its speed-up's interval over the timed rounds and its ceiling
+  summary.csv    per (task, backbone, method, N, P): accuracy over seeds and regroupings with a hierarchical
+                 bootstrap 95% interval (seeds, then examples) and the sd over seeds, the paired change against
+                 each seed's own teacher, agreement with the teacher, measured speed-up with its interval and
+                 ceiling, throughput, latency, weights, working set and energy per sample (each the median over
+                 the option's profiles at one setting: device, dtype, threads, batch, length), the Pareto front
+  summary.md, summary.tex, summary.html   the same for people (the LaTeX in the paper's layout); the Markdown
+                 and HTML hold the verdicts after the summary table
+  verdicts.md    the verdicts alone: which option dominates which within the intervals on both axes, the
+                 Pareto front, whether any option beats the teacher's accuracy
 
 A broken file stops the command with its path, unless --keep-going (then it is skipped and listed).
 

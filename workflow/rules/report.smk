@@ -18,15 +18,15 @@ rule aggregate:
         runs=f"{TABLES_DIR}/runs.csv",
         speed=f"{TABLES_DIR}/speed.csv",
         summary=f"{TABLES_DIR}/summary.csv",
-        equal_speedup=f"{TABLES_DIR}/equal-speedup.csv",
         markdown=f"{TABLES_DIR}/summary.md",
+        verdicts=f"{TABLES_DIR}/verdicts.md",
         latex=f"{TABLES_DIR}/summary.tex",
         provenance=f"{TABLES_DIR}/provenance.json",
         html=report(
             f"{TABLES_DIR}/summary.html",
             caption="../report/multiplexing/summary.rst",
             category=layout.SUMMARY_CATEGORY,
-            labels={"table": "accuracy, paired change, speed, memory, energy"},
+            labels={"table": "accuracy, paired change, speed, memory, energy, verdicts"},
         ),
     params:
         tables=lambda wildcards, output: os.path.dirname(output.summary),

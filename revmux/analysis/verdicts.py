@@ -1,0 +1,264 @@
+"""Verdicts computed from the summary table: which option beats which within the intervals on both axes,
+which options no other beats (the Pareto front), and whether any beats the teacher's accuracy.
+
+X dominates Y (same task and backbone, both timed at the summary's one setting) when
+- X's accuracy minus Y's has a 95% interval not below 0: a paired hierarchical bootstrap, with the same drawn
+  seeds (by seed index: seed s of every option shares seed s's teacher, data and examples) and examples;
+- X's speed-up over Y's has a 95% interval not below 1x (each profile's draws over its timed rounds: the noise
+  within one timing run only); and
+- at least one of the two lies strictly above (0 points, 1x).
+An accuracy difference counts only where the two options share at least MIN_SEEDS seeds: with one seed,
+seed-to-seed variation was not measured, so no accuracy difference is called a win, no option dominates
+another and there is no Pareto front; only speed differences are stated.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from revmux.analysis.bootstrap import hierarchical_ci, mean_over_seeds, percentile_interval
+from revmux.analysis.tables import (
+    BOOTSTRAP_RESAMPLES, SUMMARY_KEYS, is_quantized, method_label, option_speed, seed_vectors, speedup_text, summary_table,
+)
+
+MIN_SEEDS = 2
+VERDICT_NOTE = (
+    "Computed from the summary table. X dominates Y when X's accuracy minus Y's (paired: the same seeds, by seed "
+    "index, and the same examples; 95% hierarchical bootstrap over seeds, then examples) has an interval not below "
+    "0 points, X's speed-up over Y's (95% bootstrap over each profile's timed rounds: it covers within-run timing "
+    "noise only, not how timings move between runs or machines) has an interval not below 1x, and at least one of "
+    "the two lies strictly above. The Pareto front: the options no other option dominates. Accuracy differences "
+    f"need at least {MIN_SEEDS} seeds; a speed-up measured on int8 kernels holds for the CPU it was measured on."
+)
+ONE_SEED = ("Seed-to-seed variation was not measured (1 seed): no accuracy difference is called a win, no option is "
+            "said to dominate another and no Pareto front is drawn; only speed differences are stated.")
+NO_TEACHER_WIN = "No option beats the teacher's accuracy within the intervals."
+
+
+@dataclass(frozen=True)
+class Verdict:
+    task: str
+    backbone: str
+    kind: str  # scope, front, teacher, dominates, speed, untimed
+    text: str
+    options: tuple[str, ...] = ()  # the option labels the sentence is about, in its order
+
+
+def option_key(row) -> tuple:
+    return tuple(row[key] for key in SUMMARY_KEYS)
+
+
+def _labels(here: pd.DataFrame) -> dict[tuple, str]:
+    several_p = here["p"].nunique() > 1
+    return {option_key(row): method_label(row) + (f" P={row['p']}" if several_p else "") for _, row in here.iterrows()}
+
+
+def dominates(accuracy_low: float, ratio_low: float) -> bool:
+    """The rule: neither interval below (0 points, 1x), at least one strictly above."""
+    return accuracy_low >= 0 and ratio_low >= 1 and (accuracy_low > 0 or ratio_low > 1)
+
+
+def compare(x, y, vectors: dict, draws: dict, resamples: int, seed: int = 0) -> dict:
+    """X against Y: the paired accuracy difference over their common seeds, the ratio of their speed-ups, and
+    which (if either) dominates the other."""
+    kx, ky = option_key(x), option_key(y)
+    common = sorted(set(vectors.get(kx, {})) & set(vectors.get(ky, {})))
+    for s in common:
+        if vectors[kx][s][0].shape != vectors[ky][s][0].shape:
+            raise ValueError(f"seed {s} of {kx} and {ky} was evaluated on different examples: they cannot be paired")
+    difference = [vectors[kx][s][0] - vectors[ky][s][0] for s in common]
+    low, high = hierarchical_ci(difference, resamples, seed) if common else (np.nan, np.nan)
+    size = next((len(draws[k]) for k in (kx, ky) if draws.get(k) is not None), resamples)
+
+    def speed_draws(key) -> np.ndarray:  # the teacher's speed-up is 1 by definition: no draws
+        return np.ones(size) if draws.get(key) is None else np.asarray(draws[key])
+
+    ratio_low, ratio_high = percentile_interval(speed_draws(kx) / speed_draws(ky))
+    decided = len(common) >= MIN_SEEDS
+    winner = None
+    if decided and dominates(low, ratio_low):
+        winner = "x"
+    elif decided and dominates(-high, 1 / ratio_high):
+        winner = "y"
+    return {
+        "task": x["task"], "backbone": x["backbone"], "x": kx, "y": ky, "seeds": len(common),
+        "accuracy_difference": mean_over_seeds(difference) if common else np.nan,
+        "accuracy_ci_low": low, "accuracy_ci_high": high,
+        "speedup_ratio": x["speedup"] / y["speedup"], "ratio_ci_low": ratio_low, "ratio_ci_high": ratio_high,
+        "accuracy_decided": decided, "dominates": winner,
+    }
+
+
+def comparisons(summary: pd.DataFrame, vectors: dict, draws: dict, resamples: int, seed: int = 0) -> pd.DataFrame:
+    """Every pair of timed options of the same task and backbone (`vectors`: per option and seed the examples'
+    accuracies, `tables.seed_vectors`; `draws`: per option its speed-up's bootstrap draws, None for the teacher)."""
+    rows = []
+    timed = summary[summary["speedup"].notna()] if "speedup" in summary else summary.iloc[0:0]
+    for _, here in timed.groupby(["task", "backbone"], sort=False):
+        options = [row for _, row in here.iterrows()]
+        for index, x in enumerate(options):
+            rows += [compare(x, y, vectors, draws, resamples, seed) for y in options[index + 1:]]
+    return pd.DataFrame(rows, columns=["task", "backbone", "x", "y", "seeds", "accuracy_difference", "accuracy_ci_low",
+                                       "accuracy_ci_high", "speedup_ratio", "ratio_ci_low", "ratio_ci_high",
+                                       "accuracy_decided", "dominates"])
+
+
+def pareto_front(summary: pd.DataFrame, pairs: pd.DataFrame) -> dict[tuple, bool | None]:
+    """Per option of the summary: on the front (dominated by no other option within the intervals), or None
+    where undecided: untimed, or in a task and backbone where no two options share MIN_SEEDS seeds."""
+    front: dict[tuple, bool | None] = {option_key(row): None for _, row in summary.iterrows()}
+    for (task, backbone), here in pairs.groupby(["task", "backbone"], sort=False):
+        if not here["accuracy_decided"].any():
+            continue
+        timed = summary[(summary.task == task) & (summary.backbone == backbone) & summary["speedup"].notna()]
+        dominated = {row["y"] if row["dominates"] == "x" else row["x"] for _, row in here.iterrows()
+                     if row["dominates"] in ("x", "y")}
+        for _, row in timed.iterrows():
+            front[option_key(row)] = option_key(row) not in dominated
+    return front
+
+
+def machine(profiles: pd.DataFrame, backbone: str) -> str:
+    """The machine and setting the speed-ups were measured at, e.g. 'cpu AMD EPYC, AVX2, float32, 2 threads,
+    batch 32 x 64'."""
+    rows = profiles[profiles.backbone == backbone] if not profiles.empty else profiles
+    if rows.empty:
+        return "no timing profile"
+    first = rows.iloc[0]
+    parts = [f"{first['device']} {' / '.join(sorted(rows['hardware'].dropna().unique()))}"]
+    if first["device"] == "cpu":
+        parts += sorted({str(k).split(";")[0] for k in rows["cpu_kernels"].dropna()})
+    parts.append(str(first["dtype"]))
+    if first["device"] == "cpu":
+        parts.append(f"{int(first['threads'])} threads")
+    return ", ".join(parts + [f"batch {int(first['batch'])} x {int(first['length'])}"])
+
+
+def _portability(rows: list, profiles: pd.DataFrame, backbone: str) -> str | None:
+    """The clause any verdict about a quantized path carries: which kernels its speed-up holds for."""
+    schemes = sorted({str(row["method"]).partition("+")[2] for row in rows if is_quantized(row["method"])})
+    if not schemes:
+        return None
+    here = profiles[profiles.backbone == backbone] if not profiles.empty else profiles
+    if not here.empty and here.iloc[0]["device"] != "cpu":
+        return f"with {', '.join(schemes)} this holds for this GPU ({' / '.join(sorted(here['hardware'].unique()))}) only"
+    kernels = sorted(here["cpu_kernels"].dropna().unique()) if not here.empty else []
+    where = f"({' / '.join(kernels)})" if kernels else "(their instruction level was not recorded)"
+    return f"with {', '.join(schemes)} this holds for this machine's CPU kernels {where} only"
+
+
+def _caveats(rows: list, labels: dict, profiles: pd.DataFrame, backbone: str, speed: bool = True) -> str:
+    """The clauses a verdict about these options carries: the kernels a quantized path's numbers hold for (its
+    accuracy moves with them too), and, for a speed claim, invalid or suspect timings."""
+    clauses = [_portability(rows, profiles, backbone)]
+    for row in rows if speed else []:
+        label = labels[option_key(row)]
+        # The teacher's speed-up is 1 by definition, measured inside the other option's own profile.
+        invalid = row.get("profile_valid") is not None and pd.notna(row["profile_valid"]) and not bool(row["profile_valid"])
+        if invalid and row["method"] != "identity":
+            clauses.append(f"the timing of {label} is marked invalid (see the profiles)")
+        if row.get("ceiling_flag") == "suspect":
+            clauses.append(f"{label}'s speed-up is suspect (above its FLOP ceiling by more than its spread)")
+    text = "; ".join(clause for clause in clauses if clause)
+    return f"; {text}" if text else ""
+
+
+def on_front(row) -> bool:
+    value = row.get("pareto_front")
+    return value is not None and not pd.isna(value) and bool(value)
+
+
+def _points(value, low, high) -> str:
+    return f"{value * 100:+.1f} points [{low * 100:+.1f}, {high * 100:+.1f}]"
+
+
+def verdicts(summary: pd.DataFrame, pairs: pd.DataFrame, profiles: pd.DataFrame) -> list[Verdict]:
+    """The verdict sentences, per task and backbone, from the summary (with its `pareto_front` column) and the
+    pairwise comparisons."""
+    found = []
+    for (task, backbone), here in summary.groupby(["task", "backbone"], sort=False):
+        labels = _labels(here)
+        rows = {option_key(row): row for _, row in here.iterrows()}
+        timed = [row for row in rows.values() if pd.notna(row.get("speedup"))]
+        mine = pairs[(pairs.task == task) & (pairs.backbone == backbone)]
+        on_machine = f"On this machine ({machine(profiles, backbone)})"
+
+        def say(kind: str, text: str, *options) -> None:
+            found.append(Verdict(task, backbone, kind, text, tuple(labels[k] for k in options)))
+
+        decided = len(mine) > 0 and bool(mine["accuracy_decided"].any())
+        several = [row for row in rows.values() if row["seeds"] >= MIN_SEEDS]
+        if not several:
+            say("scope", ONE_SEED)
+        elif len(several) < len(rows):
+            single = [option_key(row) for row in rows.values() if row["seeds"] < MIN_SEEDS]
+            say("scope", f"Seed-to-seed variation was not measured for {', '.join(labels[k] for k in single)} "
+                         "(1 seed): no accuracy difference involving them is called a win.", *single)
+        if decided:
+            front = sorted((row for row in timed if on_front(row)), key=lambda row: row["speedup"])
+            keys = [option_key(row) for row in front]
+            say("front", f"{on_machine}, on the Pareto front (dominated by no other option within the intervals): "
+                         f"{', '.join(labels[k] for k in keys)}{_caveats(front, labels, profiles, backbone)}.", *keys)
+        if several:
+            winners = [row for row in several if row["method"] != "identity" and row["delta_ci_low"] > 0]
+            for row in winners:
+                say("teacher", f"{labels[option_key(row)]} is more accurate than the teacher: "
+                               f"{_points(row['delta_vs_teacher'], row['delta_ci_low'], row['delta_ci_high'])} "
+                               f"(each seed paired with its own teacher, {int(row['seeds'])} seeds)"
+                               f"{_caveats([row], labels, profiles, backbone, speed=False)}.", option_key(row))
+            if not winners:
+                say("teacher", NO_TEACHER_WIN)
+        for _, pair in mine[mine["dominates"].notna()].iterrows():
+            forward = pair["dominates"] == "x"
+            winner, loser = (pair["x"], pair["y"]) if forward else (pair["y"], pair["x"])
+            sign = 1 if forward else -1
+            low, high = sorted((sign * pair["accuracy_ci_low"], sign * pair["accuracy_ci_high"]))
+            ratio = pair["speedup_ratio"] ** sign
+            ratio_low, ratio_high = sorted((pair["ratio_ci_low"] ** sign, pair["ratio_ci_high"] ** sign))
+            speed = speedup_text(ratio, ratio_low, ratio_high) + (" faster" if ratio_low > 1 else
+                                                                  " as fast, within the interval")
+            say("dominates", f"{on_machine}, {labels[winner]} dominates {labels[loser]}: "
+                             f"{_points(sign * pair['accuracy_difference'], low, high)} and {speed}"
+                             f"{_caveats([rows[winner], rows[loser]], labels, profiles, backbone)}.", winner, loser)
+        if not decided:
+            for row in timed:
+                if row["method"] == "identity":
+                    continue
+                low, high = row["speedup_ci_low"], row["speedup_ci_high"]
+                relation = ("is faster than the teacher" if low > 1 else "is slower than the teacher" if high < 1
+                            else "is as fast as the teacher within the interval")
+                say("speed", f"{on_machine}, {labels[option_key(row)]} {relation}: "
+                             f"{speedup_text(row['speedup'], low, high)}{_caveats([row], labels, profiles, backbone)}.",
+                    option_key(row))
+        untimed = [key for key, row in rows.items() if pd.isna(row.get("speedup"))]
+        if untimed and timed:
+            say("untimed", f"{', '.join(labels[k] for k in untimed)}: no timing profile at this setting, left out of "
+                           "the speed verdicts.", *untimed)
+    return found
+
+
+def verdicts_markdown(found: list[Verdict], level: int = 3) -> str:
+    """The verdict sentences as Markdown: a heading per task and backbone, one bullet per sentence."""
+    parts = []
+    groups: dict[tuple, list[Verdict]] = {}
+    for verdict in found:
+        groups.setdefault((verdict.task, verdict.backbone), []).append(verdict)
+    for (task, backbone), lines in groups.items():
+        parts += [f"{'#' * level} {task}, {backbone}", ""] + [f"- {line.text}" for line in lines] + [""]
+    return "\n".join(parts)
+
+
+def judged_summary(runs: list[tuple[dict, np.ndarray, np.ndarray, np.ndarray]], profiles: pd.DataFrame,
+                   resamples: int = BOOTSTRAP_RESAMPLES) -> tuple[pd.DataFrame, pd.DataFrame, list[Verdict]]:
+    """The summary table (`tables.summary_table`, with its `pareto_front` column), every pairwise comparison and
+    the verdicts, from the runs' correctness matrices and the profile rows at one setting."""
+    summary = summary_table(runs, profiles, resamples)
+    keys = [option_key(row) for _, row in summary.iterrows()]
+    draws = {key: option_speed(profiles, *key[1:])["draws"] for key in keys}
+    pairs = comparisons(summary, seed_vectors(runs), draws, resamples)
+    front = pareto_front(summary, pairs)
+    summary["pareto_front"] = pd.Series([front[key] for key in keys], index=summary.index, dtype=object)
+    return summary, pairs, verdicts(summary, pairs, profiles)

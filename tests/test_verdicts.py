@@ -1,0 +1,214 @@
+"""Verdicts computed from the summary table: dominance within the intervals on both axes, the Pareto front,
+the teacher's accuracy, the one-seed case; and the speed columns they read: ceilings only where defined, a
+speed-up above its ceiling flagged, one rule (the median over profiles) for every speed number, and the
+weights and working-set columns."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from revmux.analysis.tables import NOT_RECORDED, display_summary, method_label, profiles_table
+from revmux.analysis.verdicts import (
+    MIN_SEEDS, NO_TEACHER_WIN, ONE_SEED, dominates, judged_summary, option_key, verdicts_markdown,
+)
+
+RESAMPLES = 500
+MACHINE = "cpu AMD EPYC, AVX2, float32, 2 threads, batch 32 x 64"
+
+
+def profile(method: str, n: int, speedup: float, ceiling: float, spread: float = 0.01, valid: bool = True,
+            reasons: tuple = (), teacher_per_s: float | None = None, memory: dict | None = None, depth=None,
+            seed: int = 0) -> dict:
+    """A speed profile as `revmux speed` writes it, as far as the tables read it: 30 timed rounds whose per-round
+    speed-ups scatter by `spread` around `speedup`, the FLOPs that give `ceiling`."""
+    rng = np.random.default_rng(seed)
+    path = np.full(30, 0.3)
+    teacher = path * speedup * rng.normal(1, spread, 30)
+    if teacher_per_s is not None:
+        scale = 32 / teacher_per_s / teacher.mean()
+        teacher, path = teacher * scale, path * scale
+    recorded = {"weights_bytes": 90_000_000, "working_set_bytes": 40_000_000} if memory is None else memory
+
+    def latency(values):
+        return {"values": list(values), "samples_per_s": 32 / values.mean(), "p50": float(np.median(values)), "cv": 0.01}
+
+    def path_memory():
+        return {"peak_bytes": 120_000_000, "peak_source": "host RSS", "unavailable": dict(recorded.get("unavailable", {})),
+                **{k: v for k, v in recorded.items() if k != "unavailable"}}
+
+    ratios = teacher / path
+    return {
+        "settings": {"backbone": "minilm-l6", "method": method, "n": n, "prefill_layers": 3, "batch_size": 32,
+                     "length": 64, "device": "cpu", "dtype": "float32", "threads": 2},
+        "backbone": {"name": "minilm-l6", "num_layers": 6, "random_init": False},
+        "speedup": {"measured": float(teacher.mean() / path.mean()), "ceiling": ceiling if "+" not in method else 1.0,
+                    "per_round": {"values": list(ratios), "stdev": float(ratios.std(ddof=1)), "cv": spread}},
+        "flops_per_sample": {"teacher": 6e9, "multiplexed": 6e9 / ceiling, "ratio": ceiling},
+        "latency": {"teacher": latency(teacher), "multiplexed": latency(path)},
+        "memory": {"paths": {"teacher": path_memory(), "multiplexed": path_memory()}},
+        "energy": {name: {"per_sample": None, "net_per_sample": None, "unavailable": {"gpu": "no NVIDIA GPU"}}
+                   for name in ("teacher", "multiplexed")},
+        "environment": {"host": {"cpu": "AMD EPYC", "torch_threads": 2, "cpu_capability": "AVX2",
+                                 "int8_instructions": []}, "gpu": None},
+        "validity": {"valid": valid, "reasons": list(reasons)},
+        "method_path": {"depth": depth},
+    }
+
+
+def runs(method: str, n: int, accuracies: list[float], examples: int = 600, depth=None) -> list[tuple]:
+    """One run per seed: seed s's teacher right on 80% of the examples (its own draw), the method on `accuracies[s]`
+    (the teacher's own predictions for identity, and nearly them for identity+int8)."""
+    found = []
+    for seed, accuracy in enumerate(accuracies):
+        teacher = (np.random.default_rng(seed).random((2, examples)) < 0.8).astype(float)
+        rng = np.random.default_rng([seed, n, len(method), sum(map(ord, method))])
+        if method.startswith("identity"):  # the teacher; on int8, its predictions with 2% of them flipped
+            correct = np.abs(teacher - (rng.random((2, examples)) < (0.02 if "+" in method else 0)))
+        else:
+            correct = (rng.random((2, examples)) < accuracy).astype(float)
+        row = {"task": "rt-polarity", "backbone": "minilm-l6", "method": method, "n": n, "p": 3, "seed": seed,
+               "random_init": False, "backbone_provenance": "wheel", "depth": depth}
+        found.append((row, correct, teacher, (correct == teacher).astype(float)))
+    return found
+
+
+def grid(seeds: int):
+    """Teacher 80%; truncation more accurate and faster than RevMUX N=2; adapter N=2 indistinguishable from RevMUX
+    N=2 on both axes; the int8 teacher as accurate as the teacher and faster; Hadamard N=4 fastest and worst."""
+    def accuracy(value):
+        return [value + 0.005 * s for s in range(seeds)]
+
+    everything = (runs("identity", 1, accuracy(0.8)) + runs("revmux", 2, accuracy(0.72))
+                  + runs("adapter", 2, accuracy(0.722)) + runs("truncate", 2, accuracy(0.84), depth=5)
+                  + runs("identity+int8", 1, accuracy(0.8)) + runs("hadamard", 4, accuracy(0.62)))
+    profiles = profiles_table([
+        profile("revmux", 2, 1.30, 1.333, seed=1), profile("adapter", 2, 1.30, 1.333, seed=2),
+        profile("truncate", 2, 1.45, 1.5, depth=5, seed=3), profile("identity+int8", 1, 1.38, 1.0, seed=4),
+        profile("hadamard", 4, 1.70, 1.6, spread=0.05, seed=5),
+    ], RESAMPLES)
+    return judged_summary(everything, profiles, RESAMPLES)
+
+
+def labels(summary: pd.DataFrame) -> dict:
+    return {option_key(row): method_label(row) for _, row in summary.iterrows()}
+
+
+def front_from(summary: pd.DataFrame, pairs: pd.DataFrame) -> set:
+    """The front recomputed from the pairwise intervals alone, by the stated rule."""
+    dominated = set()
+    for _, pair in pairs.iterrows():
+        if pair["seeds"] < MIN_SEEDS:
+            continue
+        if dominates(pair["accuracy_ci_low"], pair["ratio_ci_low"]):
+            dominated.add(pair["y"])
+        if dominates(-pair["accuracy_ci_high"], 1 / pair["ratio_ci_high"]):
+            dominated.add(pair["x"])
+    return {option_key(row) for _, row in summary.iterrows() if pd.notna(row["speedup"])} - dominated
+
+
+def listed_front(found) -> set[str]:
+    line = next(v.text for v in found if v.kind == "front")
+    return set(re.search(r"within the intervals\): (.*?)(;|\.$)", line).group(1).split(", "))
+
+
+def test_the_verdicts_agree_with_the_pareto_front_of_the_table():
+    summary, pairs, found = grid(seeds=3)
+    names = labels(summary)
+    front = front_from(summary, pairs)
+    assert listed_front(found) == {names[key] for key in front}
+    # truncation is more accurate than the teacher, the int8 teacher and RevMUX, and faster than each of them
+    assert {names[key] for key in front} == {"truncate 5 layers (FLOPs of revmux N=2)", "hadamard N=4"}
+    assert set(summary.loc[summary["pareto_front"] == True, "method"]) == {"truncate", "hadamard"}  # noqa: E712
+    dominated = set()
+    for verdict in (v for v in found if v.kind == "dominates"):
+        winner, loser = verdict.options
+        dominated.add(loser)
+        pair = pairs[pairs.apply(lambda p: {names[p["x"]], names[p["y"]]} == {winner, loser}, axis=1)].iloc[0]
+        forward = names[pair["x"]] == winner
+        low = pair["accuracy_ci_low"] if forward else -pair["accuracy_ci_high"]
+        ratio_low = pair["ratio_ci_low"] if forward else 1 / pair["ratio_ci_high"]
+        assert low >= 0 and ratio_low >= 1 and (low > 0 or ratio_low > 1), verdict.text
+        assert verdict.text.startswith(f"On this machine ({MACHINE}), {winner} dominates {loser}: ")
+    assert not dominated & listed_front(found)  # nothing dominated is listed on the front
+    # two options whose intervals overlap on both axes: no verdict either way
+    for _, pair in pairs.iterrows():
+        if pair["accuracy_ci_low"] < 0 < pair["accuracy_ci_high"] and pair["ratio_ci_low"] < 1 < pair["ratio_ci_high"]:
+            assert not any(v.kind == "dominates" and set(v.options) == {names[pair["x"]], names[pair["y"]]} for v in found)
+    assert not any(v.kind == "dominates" and set(v.options) == {"revmux N=2", "adapter N=2"} for v in found)
+    assert any(v.kind == "dominates" and v.options == ("truncate 5 layers (FLOPs of revmux N=2)", "revmux N=2")
+               for v in found)
+    assert NO_TEACHER_WIN not in [v.text for v in found]  # truncation is more accurate than the teacher here
+    assert any(v.kind == "teacher" and v.options == ("truncate 5 layers (FLOPs of revmux N=2)",) for v in found)
+    # every verdict about the int8 teacher says whose kernels it holds for
+    assert any("teacher on int8" in v.options for v in found)
+    for verdict in found:
+        if "teacher on int8" in verdict.options:
+            assert "this holds for this machine's CPU kernels (AVX2; int8: none) only" in verdict.text, verdict.text
+
+
+def test_one_seed_yields_no_accuracy_win_only_speed():
+    summary, pairs, found = grid(seeds=1)
+    texts = [v.text for v in found]
+    assert texts[0] == ONE_SEED
+    assert not any(v.kind in ("dominates", "front", "teacher") for v in found)
+    assert not any("dominates" in text or "more accurate" in text for text in texts)
+    assert summary["pareto_front"].isna().all() and not pairs["accuracy_decided"].any()
+    speed = {v.options[0]: v.text for v in found if v.kind == "speed"}
+    assert set(speed) == {"revmux N=2", "adapter N=2", "truncate 5 layers (FLOPs of revmux N=2)", "teacher on int8",
+                          "hadamard N=4"}
+    assert re.search(r"revmux N=2 is faster than the teacher: 1\.\d\dx \[1\.\d\d, 1\.\d\d\]\.$", speed["revmux N=2"])
+    assert "CPU kernels (AVX2; int8: none)" in speed["teacher on int8"]
+    markdown = verdicts_markdown(found)
+    assert markdown.startswith("### rt-polarity, minilm-l6\n\n- Seed-to-seed variation was not measured")
+
+
+def test_a_speedup_above_its_ceiling_is_marked_and_one_above_its_spread_is_suspect_with_its_cause():
+    profiles = profiles_table([
+        profile("revmux", 2, 1.345, 1.333, spread=0.02, seed=1),  # above, within 2 sd of its rounds
+        profile("hadamard", 4, 1.75, 1.6, spread=0.01, valid=False, seed=2,
+                reasons=("teacher: coefficient of variation 12.0% is above 10%",)),
+        profile("ora", 4, 1.70, 1.6, spread=0.01, seed=3),  # suspect, and the profile passed its checks
+        profile("identity+int8", 1, 2.2, 1.0, seed=4),  # quantized: no ceiling to be above
+        profile("truncate", 2, 1.21, 1.2, depth=5, seed=5),
+    ], RESAMPLES)
+    rows = profiles.set_index("method")
+    assert rows.loc["revmux", "ceiling_flag"] == "above ceiling"
+    assert rows.loc["hadamard", "ceiling_flag"] == "suspect"
+    assert "likely cause: teacher profile invalid: teacher: coefficient of variation" in rows.loc["hadamard", "ceiling_flag_reason"]
+    assert "passed them" in rows.loc["ora", "ceiling_flag_reason"]
+    assert pd.isna(rows.loc["identity+int8", "ceiling"]) and pd.isna(rows.loc["identity+int8", "ceiling_flag"])
+    assert "changes the cost of each FLOP, not their number" in rows.loc["identity+int8", "ceiling_source"]
+    assert rows.loc["truncate", "ceiling"] == pytest.approx(1.2)  # the counted FLOPs, teacher / truncated model
+    everything = runs("identity", 1, [0.8, 0.8]) + runs("hadamard", 4, [0.6, 0.6]) + runs("identity+int8", 1, [0.8, 0.8])
+    summary, _, found = judged_summary(everything, profiles, RESAMPLES)
+    shown = display_summary(summary).set_index("method")
+    assert shown.loc["hadamard N=4", "speedup (measured, 95% CI)"].endswith("(INVALID: see profiles) SUSPECT: above ceiling")
+    assert shown.loc["teacher on int8", "ceiling"] == "n/a (quantized)"
+    assert any("hadamard N=4's speed-up is suspect" in v.text for v in found)
+    assert NO_TEACHER_WIN in [v.text for v in found]
+
+
+def test_every_speed_number_is_the_median_over_its_profiles_and_memory_says_why_it_is_missing():
+    unavailable = {"weights_bytes": None, "working_set_bytes": 30_000_000,
+                   "unavailable": {"weights_bytes": "the weights process was killed"}}
+    profiles = profiles_table([
+        profile("revmux", 2, 1.3, 1.333, teacher_per_s=50.0, seed=1, memory=unavailable),
+        profile("adapter", 2, 1.3, 1.333, teacher_per_s=60.0, seed=2, memory={}),  # written before the keys existed
+        profile("ora", 2, 1.3, 1.333, teacher_per_s=100.0, seed=3),
+    ], RESAMPLES)
+    everything = runs("identity", 1, [0.8]) + runs("revmux", 2, [0.7]) + runs("adapter", 2, [0.7]) + runs("ora", 2, [0.7])
+    summary, _, _ = judged_summary(everything, profiles, RESAMPLES)
+    rows = summary.set_index("method")
+    assert rows.loc["identity", "teacher_samples_per_s"] == pytest.approx(60.0)  # median, not the mean (70)
+    assert rows.loc["identity", "throughput_samples_per_s"] == pytest.approx(60.0)
+    assert rows.loc["identity", "weights_bytes"] == 90_000_000 and rows.loc["identity", "profiles"] == 3
+    shown = display_summary(summary).set_index("method")
+    assert shown.loc["revmux N=2", "weights (MB)"] == "n/a" and shown.loc["revmux N=2", "working set (MB)"] == "30"
+    assert "the weights process was killed" in rows.loc["revmux", "memory_note"]
+    assert shown.loc["adapter N=2", "weights (MB)"] == "–" and shown.loc["adapter N=2", "working set (MB)"] == "–"
+    assert rows.loc["adapter", "memory_note"] == NOT_RECORDED
+    assert shown.loc["ora N=2", "weights (MB)"] == "90" and shown.loc["ora N=2", "working set (MB)"] == "40"
