@@ -140,7 +140,8 @@ def latex(tables: dict) -> str:
     for backbone in dict.fromkeys(tables["summary"]["backbone"]):
         table = paper_layout(tables["summary"], backbone).apply(lambda column: column.str.replace("±", "$\\pm$"))
         parts.append(table.to_latex(
-            caption=f"Accuracy on {', '.join(table.columns[:-1])} with {backbone}. {BOOTSTRAP_NOTE}",
+            # a bare % would start a LaTeX comment and swallow the rest of the caption
+            caption=f"Accuracy on {', '.join(table.columns[:-1])} with {backbone}. {BOOTSTRAP_NOTE}".replace("%", r"\%"),
             label=f"tab:accuracy-{backbone}", escape=False, column_format="l" + "c" * len(table.columns),
         ))
     return "\n".join(parts)
