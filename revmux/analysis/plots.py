@@ -209,7 +209,8 @@ def memory_energy_vs_n(profiles: pd.DataFrame, backbone: str):
                 _points(memory_axes, points, "n", "multiplexed_peak_memory_bytes", color, f"{method} ({setting})", 1e-6)
             if points["multiplexed_energy_per_sample_j"].notna().any():
                 _points(energy_axes, points, "n", "multiplexed_energy_per_sample_j", color, f"{method} ({setting})")
-        teacher = group[["teacher_peak_memory_bytes", "teacher_energy_per_sample_j"]].mean()
+        # the teacher is timed in every profile: its number is the median over them, as in the tables
+        teacher = group[["teacher_peak_memory_bytes", "teacher_energy_per_sample_j"]].median()
         if pd.notna(teacher["teacher_peak_memory_bytes"]):
             memory_axes.plot([1], [teacher["teacher_peak_memory_bytes"] / 1e6], marker="*", markersize=12, color="black",
                              linestyle="none", label=f"teacher ({setting})")
