@@ -212,3 +212,16 @@ def test_every_speed_number_is_the_median_over_its_profiles_and_memory_says_why_
     assert shown.loc["adapter N=2", "weights (MB)"] == "–" and shown.loc["adapter N=2", "working set (MB)"] == "–"
     assert rows.loc["adapter", "memory_note"] == NOT_RECORDED
     assert shown.loc["ora N=2", "weights (MB)"] == "90" and shown.loc["ora N=2", "working set (MB)"] == "40"
+
+
+def test_an_option_run_with_one_seed_among_several_wins_nothing_on_accuracy_and_is_not_on_the_front():
+    everything = (runs("identity", 1, [0.8, 0.8, 0.8]) + runs("revmux", 2, [0.72, 0.72, 0.72])
+                  + runs("truncate", 2, [0.9], depth=5))  # far more accurate, but one seed
+    profiles = profiles_table([profile("revmux", 2, 1.30, 1.333, seed=1),
+                               profile("truncate", 2, 1.45, 1.5, depth=5, seed=2)], RESAMPLES)
+    summary, _, found = judged_summary(everything, profiles, RESAMPLES)
+    truncate = "truncate 5 layers (FLOPs of revmux N=2)"
+    assert found[0].kind == "scope" and found[0].options == (truncate,)
+    assert not any(truncate in v.options for v in found if v.kind in ("dominates", "teacher"))
+    assert listed_front(found) == {"teacher", "revmux N=2"}
+    assert summary.set_index("method").loc["truncate", "pareto_front"] is None

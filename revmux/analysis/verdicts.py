@@ -108,7 +108,8 @@ def comparisons(summary: pd.DataFrame, vectors: dict, draws: dict, resamples: in
 
 def pareto_front(summary: pd.DataFrame, pairs: pd.DataFrame) -> dict[tuple, bool | None]:
     """Per option of the summary: on the front (dominated by no other option within the intervals), or None
-    where undecided: untimed, or in a task and backbone where no two options share MIN_SEEDS seeds."""
+    where undecided: untimed, run with fewer than MIN_SEEDS seeds, or in a task and backbone where no two
+    options share MIN_SEEDS seeds."""
     front: dict[tuple, bool | None] = {option_key(row): None for _, row in summary.iterrows()}
     for (task, backbone), here in pairs.groupby(["task", "backbone"], sort=False):
         if not here["accuracy_decided"].any():
@@ -116,7 +117,7 @@ def pareto_front(summary: pd.DataFrame, pairs: pd.DataFrame) -> dict[tuple, bool
         timed = summary[(summary.task == task) & (summary.backbone == backbone) & summary["speedup"].notna()]
         dominated = {row["y"] if row["dominates"] == "x" else row["x"] for _, row in here.iterrows()
                      if row["dominates"] in ("x", "y")}
-        for _, row in timed.iterrows():
+        for _, row in timed[timed["seeds"] >= MIN_SEEDS].iterrows():  # one seed: never dominated, never a winner
             front[option_key(row)] = option_key(row) not in dominated
     return front
 
