@@ -267,9 +267,10 @@ def test_every_alternative_goes_through_training_evaluation_timing_tables_and_th
     assert summary.loc[summary.method == "truncate", "ceiling"].item() > 1
     markdown = (results / "tables" / "summary.md").read_text()
     assert "## Verdicts" in markdown and "Batching headroom" in markdown
-    verdicts = (results / "tables" / "verdicts.md").read_text()
-    assert "Seed-to-seed variation was not measured (1 seed)" in verdicts and " dominates " not in verdicts
-    assert "this holds for this machine's CPU kernels" in verdicts  # the int8 speed-ups
+    verdicts = [line for line in (results / "tables" / "verdicts.md").read_text().splitlines() if line.startswith("- ")]
+    assert verdicts[0].startswith("- Seed-to-seed variation was not measured (1 seed)")
+    assert not any(" dominates " in line or "more accurate" in line for line in verdicts)  # one seed: speed only
+    assert all("this holds for this machine's CPU kernels" in line for line in verdicts if "on int8" in line)
     assert "Pareto front" in (results / "plots" / "minilm-l6-accuracy-vs-speedup.svg").read_text()
     assert (alternatives_run / "reports" / "report.html").stat().st_size > 0
     page = (results / "tables" / "summary.html").read_text()  # what the report shows as its summary

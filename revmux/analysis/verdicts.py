@@ -134,7 +134,7 @@ def machine(profiles: pd.DataFrame, backbone: str) -> str:
         parts += sorted({str(k).split(";")[0] for k in rows["cpu_kernels"].dropna()})
     parts.append(str(first["dtype"]))
     if first["device"] == "cpu":
-        parts.append(f"{int(first['threads'])} threads")
+        parts.append(f"{int(first['threads'])} thread{'s' if int(first['threads']) != 1 else ''}")
     return ", ".join(parts + [f"batch {int(first['batch'])} x {int(first['length'])}"])
 
 
@@ -230,7 +230,7 @@ def verdicts(summary: pd.DataFrame, pairs: pd.DataFrame, profiles: pd.DataFrame)
                     continue
                 low, high = row["speedup_ci_low"], row["speedup_ci_high"]
                 relation = ("is faster than the teacher" if low > 1 else "is slower than the teacher" if high < 1
-                            else "is as fast as the teacher within the interval")
+                            else "does not differ from the teacher in speed within the interval")
                 say("speed", f"{on_machine}, {labels[option_key(row)]} {relation}: "
                              f"{speedup_text(row['speedup'], low, high)}{_caveats([row], labels, profiles, backbone)}.",
                     option_key(row))
