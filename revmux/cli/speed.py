@@ -32,6 +32,7 @@ HELP = "measure the speedup, memory and energy of a method (multiplexing, trunca
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from revmux.backbones.registry import DTYPE_NAMES
+    from revmux.measure.contention import MIN_ROUNDS_FOR_DRIFT
     from revmux.multiplexing.config import SpeedSettings
 
     defaults = SpeedSettings("", "", 2, 0)
@@ -54,7 +55,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("how to time")
     group.add_argument("--warmup-runs", type=int, default=defaults.warmup_runs, help=f"(default {defaults.warmup_runs})")
     group.add_argument("--min-iterations", type=int, default=defaults.min_iterations,
-                       help=f"timed rounds at least (default {defaults.min_iterations})")
+                       help=f"timed rounds at least (default {defaults.min_iterations}); the drift check needs "
+                            f"{MIN_ROUNDS_FOR_DRIFT} and is skipped, with the reason in the profile, below that")
     group.add_argument("--min-duration", type=float, default=defaults.min_duration_s, metavar="SECONDS",
                        help=f"timed for at least this long (default {defaults.min_duration_s})")
     group.add_argument("--memory-runs", type=int, default=defaults.memory_runs, help=f"(default {defaults.memory_runs})")
@@ -63,8 +65,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--max-cv", type=float, default=defaults.max_cv,
                        help=f"coefficient of variation above which timings are marked invalid (default {defaults.max_cv})")
     group.add_argument("--foreign-cpu-tolerance", type=float, default=defaults.foreign_cpu_tolerance, metavar="CORES",
-                       help="CPU cores other processes may keep busy beyond the spare ones before the timing is "
-                            f"marked invalid (default {defaults.foreign_cpu_tolerance})")
+                       help="CPU cores other processes may keep busy, on any core, before the timing is marked "
+                            "invalid: cores the timing does not use still share memory bandwidth, caches and boost "
+                            f"clocks with it (default {defaults.foreign_cpu_tolerance})")
     group.add_argument("--max-drift", type=float, default=defaults.max_drift,
                        help="relative change of the teacher's median latency from the first to the last quarter of "
                             f"the rounds above which the timing is marked invalid (default {defaults.max_drift})")

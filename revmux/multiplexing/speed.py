@@ -26,7 +26,7 @@ from revmux.measure.contention import assess_contention, drift, foreign_cores, r
 from revmux.measure.energy import measure_energy
 from revmux.measure.flops import count_flops
 from revmux.measure.latency import LatencySettings, measure_latency
-from revmux.measure.memory import measure_memory, peak_in_fresh_process
+from revmux.measure.memory import Workload, measure_memory, peak_in_fresh_process, weights_in_use
 from revmux.measure.nvml import NvmlGpu, Unavailable, cuda_uuid, foreign_processes, open_gpu
 from revmux.measure.stats import summarize_ratios
 from revmux.measure.system import host_info
@@ -38,7 +38,9 @@ from revmux.multiplexing.methods import METHODS, build_multiplexer, canonical_me
 from revmux.multiplexing.methods.truncate import truncation_depth
 from revmux.core.provenance import git_commit, versions
 
-SCHEMA_VERSION = 3  # 3: the verb and its files renamed from profile to speed
+# 3: the verb and its files renamed from profile to speed; 4: each path's weights and working set apart,
+# the drift check's skip recorded, the CPU kernels in the environment
+SCHEMA_VERSION = 4
 PATHS = ("teacher", "multiplexed")
 NUM_CLASSES = 2
 
@@ -122,8 +124,9 @@ def build_workloads(settings: SpeedSettings, spec: BackboneSpec, resources=None,
                     only: str | None = None):
     """The loaded backbone, head, batch, the two timed callables (teacher, multiplexed: the method's path), the
     same two on the float backbone (FLOPs are counted there: the counter does not see int8 kernels, which do
-    the same arithmetic) and what the method's path is. A fresh memory process builds `only` its one path, with
-    the truncation `depth` already chosen: nothing else (FLOP counting, a float twin) runs before its baseline."""
+    the same arithmetic), what the method's path is, and the modules each timed path holds (whose weights it
+    may read). A fresh memory process builds `only` its one path, with the truncation `depth` already chosen:
+    nothing else (FLOP counting, a float twin) runs before its baseline."""
     device = torch.device(settings.device)
     dtype = DTYPES[settings.dtype]
     # Random token ids are timed: no tokenizer, so a random-init shape runs with nothing fetched.
@@ -144,7 +147,8 @@ def build_workloads(settings: SpeedSettings, spec: BackboneSpec, resources=None,
             depth, chosen = truncation_depth(backbone, settings.n, settings.prefill_layers,
                                              settings.match_length or settings.length)
         described.update(depth=depth, truncation=chosen)
-    elif traits["multiplexes"]:
+    multiplexer = None
+    if traits["multiplexes"] and not traits["trains_backbone"]:
         multiplexer = build_multiplexer(base, backbone.hidden_size, settings.n).to(device=device, dtype=dtype).eval()
 
     def method_path(on: StagedBackbone):
@@ -152,7 +156,7 @@ def build_workloads(settings: SpeedSettings, spec: BackboneSpec, resources=None,
             def run():
                 hidden, mask = on.embed(batch)
                 return head(answer_states_from(on, hidden, mask, batch.answer_positions, 0, described["depth"]))
-        elif traits["multiplexes"]:
+        elif multiplexer is not None:
             model = MultiplexedModel(on, head, multiplexer, settings.prefill_layers)
 
             def run():
@@ -170,31 +174,65 @@ def build_workloads(settings: SpeedSettings, spec: BackboneSpec, resources=None,
     teacher = torch.inference_mode()(lambda: head(teacher_answer_states(backbone, batch)))
     timed = {"teacher": teacher, "multiplexed": method_path(method_backbone)}
     counted = {"teacher": teacher, "multiplexed": method_path(backbone)} if scheme and only is None else timed
-    return backbone, head, batch, timed, counted, described
+    extra = (multiplexer,) if multiplexer is not None else ()
+    modules = {"teacher": (backbone, head), "multiplexed": (method_backbone, head, *extra)}
+    return backbone, head, batch, timed, counted, described, modules
 
 
-def path_workload(settings: SpeedSettings, spec: BackboneSpec, resources, path: str, depth: int | None = None):
-    """One path's callable on a freshly loaded model (what a fresh memory process builds)."""
-    *_, workloads, _, _ = build_workloads(settings, spec, resources, depth=depth, only=path)
-    return workloads[path]
+def path_workload(settings: SpeedSettings, spec: BackboneSpec, resources, path: str, depth: int | None = None) -> Workload:
+    """One path's callable on a freshly loaded model, with the modules it holds (what a fresh memory process builds)."""
+    *_, workloads, _, _, modules = build_workloads(settings, spec, resources, depth=depth, only=path)
+    return Workload(workloads[path], modules[path])
+
+
+def path_weights(memory: dict, workloads: dict, modules: dict) -> dict[str, int | None]:
+    """Adds each path's weights (`weights_bytes`, `weights_source`) to its memory record: the bytes of the
+    parameters and buffers one call of the path reads, so a truncated model counts only its layers and an
+    int8 model its int8 weights. Returns the bytes by path (None where they could not be counted) for
+    `path_peaks`."""
+    weights = {}
+    for path, record in memory.items():
+        try:
+            record["weights_bytes"], record["weights_source"] = weights_in_use(workloads[path], modules[path])
+        except (RuntimeError, NotImplementedError) as error:  # an operation that the recording mode cannot run
+            record["weights_bytes"], record["weights_source"] = None, None
+            record["unavailable"]["weights_bytes"] = f"the {path} path's call could not be recorded: {error}"
+        weights[path] = record["weights_bytes"]
+    return weights
 
 
 def path_peaks(memory: dict, settings: SpeedSettings, spec: BackboneSpec, resources, device: torch.device,
-               depth: int | None = None) -> None:
-    """Adds the comparable peak of each path (`peak_bytes`, `peak_source`) to its memory record."""
+               depth: int | None = None, weights: dict[str, int | None] | None = None) -> None:
+    """Adds each path's working set to its memory record (`working_set_bytes`, `working_set_source`): its peak
+    above its loaded model with the weights resident; on a GPU torch's maximum allocated over what was
+    allocated before the path ran, on a CPU the host RSS peak in a fresh process that runs only that path,
+    after every page of the model's weights was read. With the path's `weights` (from `path_weights`) also
+    their sum, the path's whole peak (`peak_bytes`, `peak_source`); without them `peak_bytes` is the working
+    set alone, the peak over the loaded model."""
     for path, record in memory.items():
         if device.type == "cuda":
-            record["peak_bytes"] = record["torch_max_allocated"] - record["torch_allocated_before"]
-            record["peak_source"] = "torch max allocated over what was allocated before the path ran"
-            continue
-        build = functools.partial(path_workload, settings, spec, resources, path, depth)
-        measured = peak_in_fresh_process(build, settings.memory_runs, torch.get_num_threads())
-        record["peak_bytes"] = measured["peak_bytes"]
-        if measured["peak_bytes"] is None:
-            record["peak_source"] = None
-            record["unavailable"]["peak_bytes"] = f"the {path} memory process: {measured['reason']}"
+            working_set = record["torch_max_allocated"] - record["torch_allocated_before"]
+            working_source = "torch max allocated over what was allocated before the path ran"
         else:
-            record["peak_source"] = f"host RSS peak over the loaded model, own fresh process ({measured['source']})"
+            build = functools.partial(path_workload, settings, spec, resources, path, depth)
+            measured = peak_in_fresh_process(build, settings.memory_runs, torch.get_num_threads())
+            working_set = measured["peak_bytes"]
+            working_source = (None if working_set is None else
+                              f"host RSS peak over the loaded model with its weights resident, own fresh process "
+                              f"({measured['source']})")
+            if working_set is None:
+                record["unavailable"]["working_set_bytes"] = f"the {path} memory process: {measured['reason']}"
+        record["working_set_bytes"], record["working_set_source"] = working_set, working_source
+        if weights is None:  # no weights counted: the peak over the loaded model
+            record["peak_bytes"], record["peak_source"] = working_set, working_source
+        elif working_set is not None and weights[path] is not None:
+            record["peak_bytes"] = weights[path] + working_set
+            record["peak_source"] = f"weights_bytes + working_set_bytes (working set: {working_source})"
+        else:
+            record["peak_bytes"], record["peak_source"] = None, None
+        if record["peak_bytes"] is None:
+            record["unavailable"]["peak_bytes"] = "; ".join(
+                record["unavailable"][key] for key in ("weights_bytes", "working_set_bytes") if key in record["unavailable"])
 
 
 def profile(settings: SpeedSettings, spec: BackboneSpec, resources=None, progress: bool = False) -> dict:
@@ -205,7 +243,7 @@ def profile(settings: SpeedSettings, spec: BackboneSpec, resources=None, progres
     nvml_baseline = gpu.memory()["used"] if isinstance(gpu, NvmlGpu) else None
 
     load_started = time.perf_counter()
-    backbone, head, batch, workloads, counted, described = build_workloads(settings, spec, resources)
+    backbone, head, batch, workloads, counted, described, modules = build_workloads(settings, spec, resources)
     clock.sync()
     load_s = time.perf_counter() - load_started
 
@@ -220,7 +258,8 @@ def profile(settings: SpeedSettings, spec: BackboneSpec, resources=None, progres
     memory = {
         name: measure_memory(fn, settings.memory_runs, device, gpu, clock.sync) for name, fn in workloads.items()
     }
-    path_peaks(memory, settings, spec, resources, device, described["depth"])
+    weights = path_weights(memory, workloads, modules)
+    path_peaks(memory, settings, spec, resources, device, described["depth"], weights)
     energy = {
         name: measure_energy(fn, settings.batch_size, gpu, clock.sync, settings.energy_window_s)
         for name, fn in workloads.items()
@@ -230,9 +269,10 @@ def profile(settings: SpeedSettings, spec: BackboneSpec, resources=None, progres
     foreign = foreign_processes(gpu) if isinstance(gpu, NvmlGpu) else None
 
     threads = torch.get_num_threads()
+    teacher_rounds = latency["teacher"]["values"]
     contention, contention_reasons = assess_contention(
-        foreign_cores(cpu_before, cpu_after), threads, usable_cpus(), drift(latency["teacher"]["values"]),
-        settings.foreign_cpu_tolerance, settings.max_drift,
+        foreign_cores(cpu_before, cpu_after), threads, usable_cpus(), drift(teacher_rounds),
+        settings.foreign_cpu_tolerance, settings.max_drift, rounds=len(teacher_rounds),
     )
     validity = assess(latency, energy, foreign, telemetry, settings.max_cv)
     validity["reasons"] += contention_reasons
@@ -306,6 +346,8 @@ def describe_path(described: dict, settings: SpeedSettings) -> str:
 def summary_line(result: dict) -> str:
     speedup, latency = result["speedup"], result["latency"]
     validity = "valid" if result["validity"]["valid"] else "INVALID: " + "; ".join(result["validity"]["reasons"])
+    if skipped := result["contention"].get("drift_skipped"):
+        validity += f" (drift check skipped: {skipped})"
     return (
         f"speedup {speedup['measured']:.3f}x (ceiling {speedup['ceiling']:.3f}x, "
         f"{speedup['fraction_of_ceiling']:.1%} of it); teacher {latency['teacher']['samples_per_s']:.1f} samples/s "
