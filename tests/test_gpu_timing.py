@@ -309,3 +309,21 @@ def test_without_the_pynvml_package_the_gpu_is_unavailable_with_the_reason():
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert lines[0].startswith("the nvidia-ml-py package (pynvml) is not installed") and lines[1] == lines[0]
+
+
+def test_a_gpu_timing_problem_makes_the_profile_invalid():
+    from revmux.measure.validity import assess
+
+    settings = LatencySettings(warmup_runs=0, min_iterations=2, min_duration_s=0.0, max_calls_per_round=100)
+    latency = measure_latency({"a": Workload("a", [], 0.0001)}, 1, FakeCudaClock(), settings)
+    verdict = assess(latency, {}, None, [])
+    assert verdict["valid"] is False
+    assert verdict["reasons"] == ["a: shortest timed round 10.0 ms is under 50 ms"]
+
+
+def test_revmux_speed_passes_cuda_graphs_to_the_timing():
+    from revmux.cli.main import build_parser
+
+    args = build_parser().parse_args(["speed", "--backbone", "minilm-l6", "--method", "revmux", "--n", "2", "--out", "p.json", "--cuda-graphs"])
+    assert args.cuda_graphs is True
+    assert build_parser().parse_args(["speed", "--backbone", "minilm-l6", "--method", "revmux", "--n", "2", "--out", "p.json"]).cuda_graphs is False

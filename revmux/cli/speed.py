@@ -71,6 +71,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--max-drift", type=float, default=defaults.max_drift,
                        help="relative change of the teacher's median latency from the first to the last quarter of "
                             f"the rounds above which the timing is marked invalid (default {defaults.max_drift})")
+    group.add_argument("--cuda-graphs", action="store_true",
+                       help="on a GPU, time each call replayed from one CUDA graph capture (if a capture fails, "
+                            "every path is timed without graphs and the profile says why)")
     group.add_argument("--seed", type=int, default=defaults.seed)
     add_resources_argument(parser)
     parser.add_argument("--out", type=Path, required=True, metavar="FILE", help="where speed.json is written")
@@ -94,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
         warmup_runs=args.warmup_runs, min_iterations=args.min_iterations, min_duration_s=args.min_duration,
         memory_runs=args.memory_runs, energy_window_s=args.energy_window, max_cv=args.max_cv, seed=args.seed,
         foreign_cpu_tolerance=args.foreign_cpu_tolerance, max_drift=args.max_drift,
-        soft_prompt_length=args.soft_prompt_length, match_length=args.match_length,
+        soft_prompt_length=args.soft_prompt_length, match_length=args.match_length, cuda_graphs=args.cuda_graphs,
     )
     result = profile(settings, spec, args.resources, progress=args.progress)
     check_result(result, "speed", args.out)

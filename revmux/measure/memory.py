@@ -21,12 +21,11 @@ from itertools import chain
 from typing import Callable, Iterable
 
 import psutil
-import pynvml
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 
-from revmux.measure.nvml import NvmlGpu, Unavailable
+from revmux.measure.nvml import NVMLError, NvmlGpu, Unavailable
 
 POLL_INTERVAL_S = 0.01
 PAGE_BYTES = resource.getpagesize()
@@ -262,7 +261,7 @@ def nvml_reader(gpu: NvmlGpu) -> Callable[[], dict[str, int | None]]:
         memory = gpu.memory()
         try:
             mine = [used for p, used in gpu.processes() if p == pid]
-        except pynvml.NVMLError:
+        except NVMLError:
             mine = []
         return {"nvml_used": memory["used"], "nvml_reserved": memory["reserved"],
                 "nvml_process": mine[0] if mine else None}

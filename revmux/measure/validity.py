@@ -19,6 +19,8 @@ def assess(
             reasons.append(f"{name}: coefficient of variation {stats['cv']:.1%} is above {max_cv:.0%}")
         if stats["window_s"] < stats["min_duration_s"]:
             reasons.append(f"{name}: timing window {stats['window_s']:.2f} s is shorter than {stats['min_duration_s']} s")
+        # GPU rounds: a warm-up that never settled, or rounds shorter than the timer can resolve well
+        reasons.extend(f"{name}: {problem}" for problem in stats.get("timing_problems", []))
     for name, stats in energy.items():
         reasons.extend(f"{name}: {problem}" for problem in stats["problems"])
     if isinstance(foreign, list) and foreign:

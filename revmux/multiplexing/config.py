@@ -159,6 +159,7 @@ class SpeedSettings:
     soft_prompt_length: int = 0  # T5: the prompt-tuned teacher's soft prompt, so the evaluated configuration is timed
     seed: int = 0
     match_length: int | None = None  # truncate: the input length its depth is matched at (the data's); None = length
+    cuda_graphs: bool = False  # GPU: time each call replayed from one CUDA graph capture
 
 def to_dict(config) -> dict:
     return dataclasses.asdict(config)

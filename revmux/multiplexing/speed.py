@@ -249,7 +249,8 @@ def profile(settings: SpeedSettings, spec: BackboneSpec, resources=None, progres
 
     telemetry = [gpu.telemetry()] if isinstance(gpu, NvmlGpu) else []
     # Timed first, so that `first_call_s` is the first call of each path; FLOPs are counted afterwards.
-    latency_settings = LatencySettings(settings.warmup_runs, settings.min_iterations, settings.min_duration_s)
+    latency_settings = LatencySettings(settings.warmup_runs, settings.min_iterations, settings.min_duration_s,
+                                       cuda_graphs=settings.cuda_graphs)
     cpu_before = read_cpu()
     latency = measure_latency(workloads, settings.batch_size, clock, latency_settings, progress)
     cpu_after = read_cpu()
