@@ -235,7 +235,9 @@ def verdicts(summary: pd.DataFrame, pairs: pd.DataFrame, profiles: pd.DataFrame)
                              f"{speedup_text(row['speedup'], low, high)}{_caveats([row], labels, profiles, backbone)}.",
                     option_key(row))
         untimed = [key for key, row in rows.items() if pd.isna(row.get("speedup"))]
-        if untimed and timed:
+        if not timed:
+            say("untimed", "No option has a timing profile: no speed verdict, no dominance and no Pareto front.")
+        elif untimed:
             say("untimed", f"{', '.join(labels[k] for k in untimed)}: no timing profile at this setting, left out of "
                            "the speed verdicts.", *untimed)
     return found
