@@ -197,7 +197,8 @@ def verdicts(summary: pd.DataFrame, pairs: pd.DataFrame, profiles: pd.DataFrame)
         elif len(several) < len(rows):
             single = [option_key(row) for row in rows.values() if row["seeds"] < MIN_SEEDS]
             say("scope", f"Seed-to-seed variation was not measured for {', '.join(labels[k] for k in single)} "
-                         "(1 seed): no accuracy difference involving them is called a win.", *single)
+                         f"(1 seed): no accuracy difference involving {'it' if len(single) == 1 else 'them'} is called "
+                         "a win.", *single)
         if decided:
             front = sorted((row for row in timed if on_front(row)), key=lambda row: row["speedup"])
             keys = [option_key(row) for row in front]
