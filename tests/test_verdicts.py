@@ -87,7 +87,7 @@ def grid(seeds: int):
                   + runs("identity+int8", 1, accuracy(0.8)) + runs("hadamard", 4, accuracy(0.62)))
     profiles = profiles_table([
         profile("revmux", 2, 1.30, 1.333, seed=1), profile("adapter", 2, 1.30, 1.333, seed=2),
-        profile("truncate", 2, 1.45, 1.5, depth=5, seed=3), profile("identity+int8", 1, 1.38, 1.0, seed=4),
+        profile("truncate", 2, 1.55, 1.6, depth=5, seed=3), profile("identity+int8", 1, 1.38, 1.0, seed=4),
         profile("hadamard", 4, 1.70, 1.6, spread=0.05, seed=5),
     ], RESAMPLES)
     return judged_summary(everything, profiles, RESAMPLES)
@@ -183,7 +183,8 @@ def test_a_speedup_above_its_ceiling_is_marked_and_one_above_its_spread_is_suspe
     assert pd.isna(rows.loc["identity+int8", "ceiling"]) and pd.isna(rows.loc["identity+int8", "ceiling_flag"])
     assert "changes the cost of each FLOP, not their number" in rows.loc["identity+int8", "ceiling_source"]
     assert rows.loc["truncate", "ceiling"] == pytest.approx(1.2)  # the counted FLOPs, teacher / truncated model
-    everything = runs("identity", 1, [0.8, 0.8]) + runs("hadamard", 4, [0.6, 0.6]) + runs("identity+int8", 1, [0.8, 0.8])
+    everything = (runs("identity", 1, [0.8] * MIN_SEEDS) + runs("hadamard", 4, [0.6] * MIN_SEEDS)
+                  + runs("identity+int8", 1, [0.8] * MIN_SEEDS))
     summary, _, found = judged_summary(everything, profiles, RESAMPLES)
     shown = display_summary(summary).set_index("method")
     assert shown.loc["hadamard N=4", "speedup (measured, 95% CI)"].endswith("(INVALID: see profiles) SUSPECT: above ceiling")

@@ -2,9 +2,12 @@
 
 Accuracy is resampled hierarchically. Each seed replicates the whole pipeline (its own fine-tuned teacher,
 its own multiplexers and alternatives), so seeds are the top level: one resample draws seeds with
-replacement, then, within each drawn seed, evaluation examples with replacement. An example keeps all its
-regroupings together: a composite mixes different examples in every regrouping, so the regroupings of one
-example are not independent draws, the example is. A paired difference (a method against the teacher of
+replacement, then one set of evaluation examples with replacement, the same for every drawn seed: every
+seed is evaluated on the same examples (a crossed design), and an example that is hard for one seed is hard
+for the others, so drawing examples afresh for each seed would divide the examples' share of the variance
+by the number of seeds and make the interval too narrow. An example keeps all its regroupings together: a
+composite mixes different examples in every regrouping, so the regroupings of one example are not
+independent draws, the example is. A paired difference (a method against the teacher of
 its own seed, or two options of the same seed) is the bootstrap of the per-example difference, so both
 sides always get the same drawn seeds and examples.
 
@@ -31,30 +34,28 @@ def percentile_interval(draws: np.ndarray, level: float = LEVEL) -> tuple[float,
     return float(low), float(high)
 
 
-def _example_means(values: np.ndarray, count: int, rng: np.random.Generator) -> np.ndarray:
-    """Means of `count` resamples (with replacement) of the examples in `values`."""
-    means = np.empty(count)
-    for start in range(0, count, _CHUNK):
-        stop = min(start + _CHUNK, count)
-        means[start:stop] = values[rng.integers(0, values.size, size=(stop - start, values.size))].mean(axis=1)
-    return means
-
-
 def hierarchical_draws(per_seed: Sequence[np.ndarray], resamples: int = RESAMPLES, seed: int = 0) -> np.ndarray:
     """Bootstrap distribution of the mean over seeds of each seed's mean over examples. `per_seed`: one
-    vector per seed, one value per example (e.g. its accuracy over the regroupings, or a paired difference).
-    Seeds are drawn with replacement, then each drawn seed's examples with replacement."""
+    vector per seed, one value per example (e.g. its accuracy over the regroupings, or a paired difference),
+    the same examples in the same order for every seed. Seeds are drawn with replacement, then one resample
+    of the examples that every drawn seed shares."""
     vectors = [np.asarray(values, dtype=float).ravel() for values in per_seed]
     if not vectors or any(v.size == 0 for v in vectors):
         raise ValueError("a hierarchical bootstrap needs at least one seed with at least one example")
+    if len({v.size for v in vectors}) > 1:
+        raise ValueError(f"every seed must be evaluated on the same examples, got {sorted({v.size for v in vectors})}")
+    matrix = np.stack(vectors)  # seeds x examples
     rng = np.random.default_rng(seed)
     drawn = rng.integers(0, len(vectors), size=(resamples, len(vectors)))
-    means = np.empty(drawn.shape)
-    for index, values in enumerate(vectors):
-        # Every (resample, slot) that drew this seed gets its own, independent resample of its examples.
-        slots = drawn == index
-        means[slots] = _example_means(values, int(slots.sum()), rng)
-    return means.mean(axis=1)
+    # Each resample's weight on each seed (how often it was drawn), applied to every example at once.
+    weights = np.stack([(drawn == index).sum(axis=1) for index in range(len(vectors))], axis=1) / len(vectors)
+    means = np.empty(resamples)
+    for start in range(0, resamples, _CHUNK):
+        stop = min(start + _CHUNK, resamples)
+        per_example = weights[start:stop] @ matrix  # resamples x examples: the drawn seeds' mean per example
+        examples = rng.integers(0, matrix.shape[1], size=(stop - start, matrix.shape[1]))
+        means[start:stop] = np.take_along_axis(per_example, examples, axis=1).mean(axis=1)
+    return means
 
 
 def hierarchical_ci(per_seed: Sequence[np.ndarray], resamples: int = RESAMPLES, seed: int = 0,
