@@ -1,5 +1,5 @@
-"""The accuracy intervals resample seeds, then examples within each drawn seed (each example keeping all its
-regroupings), and a paired difference gives both sides the same drawn seeds and examples."""
+"""The accuracy intervals resample seeds, then one set of examples that every drawn seed shares (each example
+keeping all its regroupings), and a paired difference gives both sides the same drawn seeds and examples."""
 
 from __future__ import annotations
 

@@ -15,7 +15,7 @@ from revmux.core.provenance import git_commit
 from revmux.core.layout import SUMMARY_TABLE_ID
 from revmux.analysis.results import Results, collect
 from revmux.analysis.tables import (
-    NOT_RECORDED, SPREAD_SDS, at_setting, batch_sweep_table, ceiling_flags, choose_profile_setting, correctness,
+    NOT_RECORDED, at_setting, batch_sweep_table, ceiling_flags, choose_profile_setting, correctness,
     display_summary, paper_layout, profiles_table, run_row, runs_table, setting_label, speed_csv,
 )
 from revmux.analysis.verdicts import VERDICT_NOTE, judged_summary, verdicts_markdown
@@ -27,7 +27,8 @@ BATCH_SWEEP_NOTE = ("Samples/s per batch size (the method's speed-up over the te
 
 BOOTSTRAP_NOTE = (
     "Accuracy intervals: 95% hierarchical percentile bootstrap (2,000 resamples by default): seeds with replacement, "
-    "then examples with replacement within each drawn seed. The unit below seeds is the example with all its "
+    "then one set of examples with replacement that every drawn seed shares (every seed is evaluated on the same "
+    "examples). The unit below seeds is the example with all its "
     "regroupings, since the composites change with every regrouping. The change against the teacher is paired: each "
     "seed's run against that seed's own teacher, with the same drawn seeds and examples. 'sd over seeds': the standard "
     "deviation of the per-seed means ('n/a (1 seed)': seed-to-seed variation was not measured, and the interval then "
@@ -37,8 +38,9 @@ SPEED_NOTE = (
     "Speed-up intervals: 95% percentile bootstrap over the profile's timed rounds (the teacher's and the method's "
     "values of a round together); they cover within-run timing noise only. Ceiling: the speed-up if time followed the "
     "counted FLOPs (teacher / path; for multiplexers (a + b) / (a + b / N)); n/a for quantized paths, since "
-    "quantization changes the cost of each FLOP, not their number. 'above ceiling': a measured speed-up above its "
-    f"ceiling by less than {SPREAD_SDS} sd of its per-round speed-ups; 'SUSPECT': by more."
+    "quantization changes the cost of each FLOP, not their number; nor is it a hard bound (the count leaves out "
+    "element-wise work and memory traffic). 'above ceiling': a measured speed-up above its ceiling; 'SUSPECT': one "
+    "whose interval lies wholly above it, or whose profile is invalid."
 )
 
 

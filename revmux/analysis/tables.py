@@ -31,7 +31,6 @@ MEMORY_KEYS = {"weights": "weights_bytes", "working_set": "working_set_bytes"}
 QUANTIZED_CEILING = ("quantized to {scheme}: quantization changes the cost of each FLOP, not their number, so the "
                      "FLOP count gives no ceiling")
 SPEEDUP_DRAWS = "speedup_draws"  # per profile: the bootstrap draws of its speed-up (kept out of speed.csv)
-SPREAD_SDS = 2  # a speed-up this many sds of its per-round speed-ups above its ceiling is suspect
 METHOD_ORDER = ["identity", "adapter", "ora", "hadamard", "revmux"]
 BOOTSTRAP_RESAMPLES = RESAMPLES
 
@@ -137,17 +136,21 @@ def likely_cause(reasons: list[str]) -> str:
             "(element-wise operations, memory traffic) may shrink more than the counted FLOPs; rerun the profile")
 
 
-def ceiling_check(speedup, ceiling, round_sd, reasons: list[str]) -> tuple[str | None, str | None]:
-    """'above ceiling' when the measured speed-up beats its ceiling, 'suspect' when it does so by more than
-    SPREAD_SDS standard deviations of its per-round speed-ups; with what it is and its likely cause."""
+def ceiling_check(speedup, ceiling, low, reasons: list[str]) -> tuple[str | None, str | None]:
+    """'above ceiling' when the measured speed-up beats its ceiling, 'suspect' when even the low end of its 95%
+    interval (`low`, over the timed rounds) does, or when its profile is invalid; with its likely cause. The
+    interval's bound, not the rounds' sd: a noisier profile must not be harder to flag."""
     if _missing(speedup) or _missing(ceiling) or speedup <= ceiling:
         return None, None
-    spread = SPREAD_SDS * (0.0 if _missing(round_sd) else float(round_sd))
-    if speedup - ceiling > spread:
-        return "suspect", (f"{speedup:.2f}x is above its ceiling {ceiling:.2f}x by more than {SPREAD_SDS} sd of its "
-                           f"per-round speed-ups ({spread:.2f}x); likely cause: {likely_cause(reasons)}")
-    return "above ceiling", (f"{speedup:.2f}x is above its ceiling {ceiling:.2f}x, within {SPREAD_SDS} sd of its "
-                             f"per-round speed-ups ({spread:.2f}x)")
+    if reasons:
+        return "suspect", (f"{speedup:.2f}x is above its ceiling {ceiling:.2f}x and its profile is invalid; "
+                           f"likely cause: {likely_cause(reasons)}")
+    if not _missing(low) and low > ceiling:
+        return "suspect", (f"{speedup:.2f}x is above its ceiling {ceiling:.2f}x, and so is its interval's low end "
+                           f"{low:.2f}x; likely cause: {likely_cause(reasons)}")
+    return "above ceiling", (f"{speedup:.2f}x is above its ceiling {ceiling:.2f}x, within its interval "
+                             f"(low end {low:.2f}x)" if not _missing(low) else
+                             f"{speedup:.2f}x is above its ceiling {ceiling:.2f}x")
 
 
 def _missing(value) -> bool:
@@ -192,7 +195,7 @@ def profile_row(profile: dict, resamples: int = BOOTSTRAP_RESAMPLES) -> dict:
         "cpu_kernels": _cpu_kernels(environment["host"]),
     }
     row["ceiling_flag"], row["ceiling_flag_reason"] = ceiling_check(
-        row["speedup"], ceiling, row["speedup_round_sd"], profile["validity"]["reasons"])
+        row["speedup"], ceiling, row["speedup_ci_low"], profile["validity"]["reasons"])
     for path in ("teacher", "multiplexed"):
         peak, source = _path_peak(memory[path])
         row.update({
@@ -304,7 +307,7 @@ def option_speed(profiles: pd.DataFrame, backbone: str, method: str, n: int, p: 
         speed = {"speedup": _median(rows["speedup"]), "speedup_ci_low": low, "speedup_ci_high": high,
                  "speedup_round_sd": _median(rows["speedup_round_sd"]), "ceiling": ceiling,
                  "ceiling_note": None if ceiling is not None else rows["ceiling_source"].dropna().iloc[0], "draws": draws}
-    flag, flag_reason = ceiling_check(speed["speedup"], speed["ceiling"], speed["speedup_round_sd"], reasons)
+    flag, flag_reason = ceiling_check(speed["speedup"], speed["ceiling"], speed["speedup_ci_low"], reasons)
     return {
         **speed, "ceiling_flag": flag, "ceiling_flag_reason": flag_reason,
         "throughput_samples_per_s": _median(rows[f"{path}_samples_per_s"]),
