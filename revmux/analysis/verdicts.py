@@ -181,7 +181,7 @@ def _caveats(rows: list, labels: dict, profiles: pd.DataFrame, backbone: str, sp
         if invalid and row["method"] != "identity":
             clauses.append(f"the timing of {label} is marked invalid (see the profiles)")
         if row.get("ceiling_flag") == "suspect":
-            clauses.append(f"{label}'s speed-up is suspect (above its FLOP ceiling by more than its spread)")
+            clauses.append(f"{label}'s speed-up is suspect (above its FLOP ceiling beyond its interval, or with an invalid profile)")
     text = "; ".join(clause for clause in clauses if clause)
     return f"; {text}" if text else ""
 
