@@ -95,7 +95,9 @@ def _setting_note(tables: dict) -> str:
     chosen = at_setting(profiles, setting)
     note = (f"Speed, latency, memory and energy measured on {setting_label(setting)} (`revmux speed`). One rule for "
             "every one of these numbers: the median over the option's profiles at this setting; the teacher, timed side "
-            f"by side with each method in every profile, gets the median over all {len(chosen)} of them.")
+            f"by side with each method in every profile, gets the median over all {len(chosen)} of them. Absolute "
+            "throughput moves between processes by more than a speed-up does, so 'teacher in the same profiles' gives the "
+            "teacher's throughput in the option's own profiles: the speed-up divides by that, not by the teacher's row.")
     kernels = chosen.loc[chosen["device"] == "cpu", "cpu_kernels"].dropna().unique()
     if len(kernels):  # int8 speed-ups depend on these more than on anything else in the setting
         note += f" CPU kernels: {' / '.join(sorted(kernels))}."

@@ -535,6 +535,8 @@ def display_summary(summary: pd.DataFrame) -> pd.DataFrame:
             "speedup (measured, 95% CI)": _speedup_cell(row),
             "ceiling": _ceiling_cell(row),
             "throughput (samples/s)": _number(row["throughput_samples_per_s"], ".1f"),
+            # Absolute speed moves between processes; the speed-up divides by the teacher timed beside the option.
+            "teacher in the same profiles (samples/s)": _number(row["teacher_samples_per_s"], ".1f"),
             "latency p50 (ms/batch)": _number(None if _missing(row.get("latency_p50_s")) else row["latency_p50_s"] * 1e3, ".1f"),
             "timed on": _timed_on(row),
             "weights (MB)": _megabytes(row.get("weights_bytes"), row),
