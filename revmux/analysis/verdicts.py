@@ -68,6 +68,11 @@ def dominates(accuracy_low: float, ratio_low: float) -> bool:
     return accuracy_low >= 0 and ratio_low >= 1 and (accuracy_low > 0 or ratio_low > 1)
 
 
+def with_run_to_run(low: float, high: float) -> tuple[float, float]:
+    """A speed-up (or ratio) interval over one run's rounds, widened by how much reruns move it."""
+    return low / (1 + RUN_TO_RUN_MARGIN), high * (1 + RUN_TO_RUN_MARGIN)
+
+
 def compare(x, y, vectors: dict, draws: dict, resamples: int, seed: int = 0) -> dict:
     """X against Y: the paired accuracy difference over their common seeds, the ratio of their speed-ups, and
     which (if either) dominates the other."""
@@ -84,7 +89,7 @@ def compare(x, y, vectors: dict, draws: dict, resamples: int, seed: int = 0) -> 
         return np.ones(size) if draws.get(key) is None else np.asarray(draws[key])
 
     ratio_low, ratio_high = percentile_interval(speed_draws(kx) / speed_draws(ky))
-    ratio_low, ratio_high = ratio_low / (1 + RUN_TO_RUN_MARGIN), ratio_high * (1 + RUN_TO_RUN_MARGIN)
+    ratio_low, ratio_high = with_run_to_run(ratio_low, ratio_high)
     # An invalid timing decides nothing: the option is left out of dominance and of the front.
     timings_valid = all(_timing_valid(row) for row in (x, y))
     decided = len(common) >= MIN_SEEDS and timings_valid
@@ -252,8 +257,7 @@ def verdicts(summary: pd.DataFrame, pairs: pd.DataFrame, profiles: pd.DataFrame)
                 if row["method"] == "identity":
                     continue
                 low, high = row["speedup_ci_low"], row["speedup_ci_high"]
-                # the same allowance for run-to-run movement as in a comparison of two options
-                low, high = low / (1 + RUN_TO_RUN_MARGIN), high * (1 + RUN_TO_RUN_MARGIN)
+                low, high = with_run_to_run(low, high)  # the allowance a comparison of two options gets
                 relation = ("is faster than the teacher" if low > 1 else "is slower than the teacher" if high < 1
                             else "does not differ from the teacher in speed within the interval")
                 say("speed", f"{on_machine}, {labels[option_key(row)]} {relation}: "
