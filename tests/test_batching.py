@@ -16,7 +16,7 @@ from revmux.batching.serve import records, serve
 from revmux.batching.systems import system_names
 from revmux.workloads.traces import Request
 
-SYSTEMS = ["static", "iteration", "baton", "baton-no-split", "hf-static", "unbatched", "hf-continuous"]
+SYSTEMS = ["static", "padded-iteration", "baton", "baton-no-split", "hf-static", "unbatched", "hf-continuous"]
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +74,7 @@ def test_a_spliced_newcomer_keeps_its_positions_when_shorter_or_longer_than_the_
     assert engine.counters.splices == 1 and engine.counters.splice_s > 0
 
 
-@pytest.mark.parametrize("system, leaves_at_once", [("static", False), ("iteration", True), ("baton", True), ("baton-no-split", True)])
+@pytest.mark.parametrize("system, leaves_at_once", [("static", False), ("padded-iteration", True), ("baton", True), ("baton-no-split", True)])
 def test_a_finished_request_leaves_at_once_except_in_static_batching(model, system, leaves_at_once):
     # Offline: everyone at t = 0, one batch, one short request among long ones.
     requests = [Request("short", 0.0, (5, 6, 7), 2)] + [Request(f"long{k}", 0.0, (8, 9, 10 + k), 20) for k in range(3)]
@@ -155,14 +155,14 @@ def test_one_call_serves_several_systems_and_the_report_tables_every_run(model, 
                  "--output-tokens", "2", "12", "--out", str(trace)]) == 0
     reference = tmp_path / "reference.csv"
     assert _serve("--trace", str(trace), "--reference-out", str(reference), "--no-progress") == 0
-    systems = ["static", "iteration", "baton", "hf-continuous"]
+    systems = ["static", "padded-iteration", "baton", "hf-continuous"]
     assert _serve("--trace", str(trace), "--systems", *systems, "--max-batch", "3", "--reference", str(reference),
                   "--out", str(tmp_path / "runs" / "{system}.json")) == 0
     runs = sorted((tmp_path / "runs").glob("*.json"))
     assert sorted(path.stem for path in runs) == sorted(systems)
     written = write_all(runs, tmp_path / "tables", tmp_path / "plots")
     table = (tmp_path / "tables" / "batching.md").read_text()
-    assert "baton / static" in table and "baton / iteration" in table and "offline" in table
+    assert "baton / static" in table and "baton / padded-iteration" in table and "offline" in table
     # continuous batching's paged cache has no padded slots to count: the table says so, not "nan"
     assert "not counted" in table and "nan" not in table
     assert {path.suffix for path in written} == {".csv", ".md", ".html", ".svg"}

@@ -60,7 +60,7 @@ def test_the_batching_configuration_serves_every_system_on_every_workload():
     # reference; a trace per load; no multiplexing
     assert job_count(result.stdout, "batching_serve") == 4
     commands = snakemake("-n", "--forceall", "-p", "--configfile", "config/batching-cpu.yaml").stdout
-    assert commands.count("--systems static iteration baton baton-no-split hf-static hf-continuous unbatched") == 4
+    assert commands.count("--systems static padded-iteration baton baton-no-split hf-static hf-continuous unbatched") == 4
     assert "runs/s0/offline/{system}.json" in commands
     assert job_count(result.stdout, "batching_reference") == 1
     assert job_count(result.stdout, "batching_load_trace") == 2

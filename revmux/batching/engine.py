@@ -30,6 +30,13 @@ class Counters:
     splices: int = 0
     splice_s: float = 0.0  # copying caches: splices, row removals, compaction
     prefill_passes: int = 0
+    # Key/value slots, summed over passes: `executed` every (row, query position, key column) triple the
+    # attention product spans; `useful` those whose query is a real token of an unfinished request and whose
+    # key is a real token of the same request. Padding, held finished rows and other requests' keys are waste;
+    # the causal mask inside one request is not (every system pays it alike).
+    executed_kv_slots: int = 0
+    useful_kv_slots: int = 0
+    copied_bytes: int = 0  # key/value bytes written by splices, row removals and compactions
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)

@@ -20,7 +20,7 @@ SUMMARY_COLUMNS = [
 ]
 # One colour per system in every figure, whichever systems a run has: matplotlib's first colours in the
 # systems' alphabetical order, as the figures in docs/batching-run/ were drawn.
-SYSTEM_COLORS = {"baton": "C0", "baton-no-split": "C1", "hf-continuous": "C2", "hf-static": "C3", "iteration": "C4",
+SYSTEM_COLORS = {"baton": "C0", "baton-no-split": "C1", "hf-continuous": "C2", "hf-static": "C3", "padded-iteration": "C4",
                  "static": "C5", "unbatched": "C6"}
 
 
@@ -71,11 +71,11 @@ def collect(paths: list[Path]) -> pd.DataFrame:
     return pd.DataFrame([run_row(path) for path in paths]).sort_values(["backbone", "workload", "system", "seed"])
 
 
-RATIO_OTHERS = ("iteration", "static", "hf-continuous")
+RATIO_OTHERS = ("padded-iteration", "static", "hf-continuous")
 
 
 def ratios(runs: pd.DataFrame) -> pd.DataFrame:
-    """Per backbone and workload: baton's requests/s over iteration's, static's and continuous batching's,
+    """Per backbone and workload: baton's requests/s over padded-iteration's, static's and continuous batching's,
     as the median over seeds of each seed's ratio (both systems served the same trace), with the seeds'
     range where there are several."""
     speed = runs.pivot_table(index=["backbone", "workload", "seed"], columns="system", values="requests_per_s")

@@ -2,7 +2,7 @@
 TTFT / TPOT / end-to-end latency percentiles, forward passes, executed vs useful token-slots, splice cost,
 peak memory, and, with --reference, whether every request's tokens equal unbatched greedy decoding.
 
-Systems: this harness's schedulers (static, iteration, baton, baton-no-split) on one padded KV-cache
+Systems: this harness's schedulers (static, padded-iteration, orca, baton, baton-no-split) on one padded KV-cache
 engine, and transformers' own (hf-static: generate on left-padded batches; unbatched: generate one
 request at a time; hf-continuous: continuous batching). Writes OUT (JSON) and OUT with .csv.gz (one row
 per request: timestamps, tokens, first divergence from the reference). Several systems run one after the

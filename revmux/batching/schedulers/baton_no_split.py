@@ -5,10 +5,10 @@ running rows carry no padded query columns in their cache."""
 from __future__ import annotations
 
 from revmux.batching.schedulers import SCHEDULERS
-from revmux.batching.schedulers.iteration import Iteration
+from revmux.batching.schedulers.padded_iteration import PaddedIteration
 
 
 @SCHEDULERS.register
-class BatonNoSplit(Iteration):
+class BatonNoSplit(PaddedIteration):
     name = "baton-no-split"
     compact = True
