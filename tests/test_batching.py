@@ -16,7 +16,7 @@ from revmux.batching.serve import records, serve
 from revmux.batching.systems import system_names
 from revmux.workloads.traces import Request
 
-SYSTEMS = ["static", "padded-iteration", "baton", "baton-no-split", "hf-static", "unbatched", "hf-continuous"]
+SYSTEMS = ["static", "padded-iteration", "orca", "baton", "baton-no-split", "hf-static", "unbatched", "hf-continuous"]
 
 
 @pytest.fixture(scope="module")
@@ -108,7 +108,7 @@ def _serve(*args):
 
 
 @pytest.mark.parametrize(("trace_columns", "flags", "message"), [
-    ({}, ["--systems", "orca"], "unknown system 'orca': use one of baton, baton-no-split"),
+    ({}, ["--systems", "vllm"], "unknown system 'vllm': use one of baton, baton-no-split"),
     ({}, ["--max-batch", "0"], "max batch 0 must be at least 1"),
     ({"prompt_ids": None}, [], "missing column(s) prompt_ids"),
     ({"output_tokens": [4, 600]}, [], "exceed stories260k's context of 512"),
