@@ -14,6 +14,7 @@ BLOCK = re.compile(r"<!-- verdicts: (?P<file>\S+) -->\n(?P<body>.*?)<!-- end ver
 # Each committed run's verdicts, and the pages that must quote them.
 QUOTED = {
     "docs/default-run/verdicts.md": ["README.md", "docs/multiplexing.md"],
+    "docs/alternatives-run/verdicts.md": ["docs/multiplexing.md"],
 }
 
 
