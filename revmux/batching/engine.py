@@ -8,7 +8,9 @@ keys sit in the cache. Decoding is greedy; EOS is not consulted (output lengths 
 
 Token-slot accounting: `executed` counts every (row, query position) a forward pass computes, `useful`
 only those that advance a request (a real prompt token, or the newest token of an unfinished row); the
-difference is padding and idle work. Splices and row removals copy the cache: their time is counted.
+difference is padding and idle work. Key/value slots are counted the same way one level down, per (row,
+query, key column) of the attention product, since a padded batch's queries attend over padded columns
+too. Splices and row removals copy the cache: their time and the bytes they write are counted.
 """
 
 from __future__ import annotations
@@ -36,7 +38,9 @@ class Counters:
     # the causal mask inside one request is not (every system pays it alike).
     executed_kv_slots: int = 0
     useful_kv_slots: int = 0
-    copied_bytes: int = 0  # key/value bytes written by splices, row removals and compactions
+    # Key/value bytes written by splices, row removals and re-layouts (padding zeros included); not the
+    # DynamicCache's own growth by the pass's new columns, which every system on a DynamicCache pays alike.
+    copied_bytes: int = 0
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
@@ -76,17 +80,23 @@ def _layers(cache: DynamicCache) -> list[tuple[torch.Tensor, torch.Tensor]]:
     return [(layer.keys, layer.values) for layer in cache.layers]
 
 
-def _cache(model, layers: list[tuple[torch.Tensor, torch.Tensor]]) -> DynamicCache:
-    return DynamicCache(ddp_cache_data=layers, config=model.config)
+def _nbytes(layers: list[tuple[torch.Tensor, torch.Tensor]]) -> int:
+    return sum(k.nbytes + v.nbytes for k, v in layers)
 
 
-def _left_pad(tensor: torch.Tensor, width: int, dim: int) -> torch.Tensor:
-    missing = width - tensor.shape[dim]
-    if missing == 0:
-        return tensor
-    shape = list(tensor.shape)
-    shape[dim] = missing
-    return torch.cat([tensor.new_zeros(shape), tensor], dim=dim)
+def _stack_left_padded(parts: list[torch.Tensor], width: int, dim: int) -> torch.Tensor:
+    """`parts` stacked along dim 0 in one new tensor, each left-padded with zeros to `width` along `dim`:
+    every byte of the result is written once (the padding as zeros, the rest copied from its part)."""
+    shape = list(parts[0].shape)
+    shape[0], shape[dim] = sum(part.shape[0] for part in parts), width
+    stacked = parts[0].new_empty(shape)
+    start = 0
+    for part in parts:
+        rows, missing = stacked[start:start + part.shape[0]], width - part.shape[dim]
+        rows.narrow(dim, 0, missing).zero_()
+        rows.narrow(dim, missing, part.shape[dim]).copy_(part)
+        start += part.shape[0]
+    return stacked
 
 
 class Engine:
@@ -102,14 +112,29 @@ class Engine:
     def now(self) -> float:
         return time.perf_counter() - self.start
 
-    def _forward(self, ids: torch.Tensor, mask: torch.Tensor, cache: DynamicCache) -> tuple[torch.Tensor, DynamicCache]:
-        """Greedy next tokens at the last column, and the cache (extended in place by the pass)."""
+    def _forward(self, ids: torch.Tensor, mask: torch.Tensor, cache: DynamicCache,
+                 active: list[bool]) -> tuple[torch.Tensor, DynamicCache]:
+        """Greedy next tokens at the last column, and the cache (extended in place by the pass). `mask`
+        covers every key of the pass (the cache's and the new ones); `active` says which rows advance a
+        request (a finished row held in its batch does not)."""
         with torch.no_grad():
             out = self.model(input_ids=ids, attention_mask=mask, position_ids=positions_from(mask, ids.shape[1]),
                              past_key_values=cache, use_cache=True, logits_to_keep=1)
-        self.counters.forward_passes += 1
-        self.counters.executed_slots += ids.numel()
+        counters = self.counters
+        counters.forward_passes += 1
+        counters.executed_slots += ids.numel()
+        counters.executed_kv_slots += ids.numel() * mask.shape[1]
+        # Counted after the pass is queued: reading the counts waits for the device, as the tokens do anyway.
+        queries = mask[:, -ids.shape[1]:].sum(1) * torch.tensor(active, device=mask.device)
+        counters.useful_slots += int(queries.sum())
+        counters.useful_kv_slots += int((queries * mask.sum(1)).sum())
         return out.logits[:, -1].argmax(-1), out.past_key_values
+
+    def _cache(self, layers: list[tuple[torch.Tensor, torch.Tensor]]) -> DynamicCache:
+        """A DynamicCache holding `layers`. Building it copies every tensor (each layer is filled through
+        `update`, which concatenates onto an empty tensor), so a view costs as much as a copy here."""
+        self.counters.copied_bytes += _nbytes(layers)
+        return DynamicCache(ddp_cache_data=layers, config=self.model.config)
 
     def _padded_prompts(self, rows: list[Row]) -> tuple[torch.Tensor, torch.Tensor]:
         width = max(len(row.request.prompt_ids) for row in rows)
@@ -138,9 +163,8 @@ class Engine:
         for row in rows:
             row.admitted_s = now if row.admitted_s is None else row.admitted_s
         ids, mask = self._padded_prompts(rows)
-        tokens, cache = self._forward(ids, mask, DynamicCache(config=self.model.config))
+        tokens, cache = self._forward(ids, mask, DynamicCache(config=self.model.config), [True] * len(rows))
         self.counters.prefill_passes += 1
-        self.counters.useful_slots += int(mask.sum())
         batch = PaddedBatch(rows, cache, mask, tokens)
         self._record(rows, tokens, [True] * len(rows))
         return batch
@@ -149,8 +173,7 @@ class Engine:
         """One token for every row; rows already done (held in a static batch) compute but record nothing."""
         active = [not row.done for row in batch.rows]
         batch.mask = torch.cat([batch.mask, batch.mask.new_ones(len(batch), 1)], dim=1)
-        tokens, batch.cache = self._forward(batch.last.unsqueeze(1), batch.mask, batch.cache)
-        self.counters.useful_slots += sum(active)
+        tokens, batch.cache = self._forward(batch.last.unsqueeze(1), batch.mask, batch.cache, active)
         batch.last = tokens
         self._record(batch.rows, tokens, active)
 
@@ -181,13 +204,15 @@ class Engine:
             torch.cat([prompt_mask.new_zeros(joining, past), prompt_mask], dim=1),
         ])
         started = time.perf_counter()
-        layers = [(torch.cat([k, k.new_zeros(joining, *k.shape[1:])]), torch.cat([v, v.new_zeros(joining, *v.shape[1:])]))
-                  for k, v in _layers(batch.cache)]
+        # The newcomers have nothing cached yet: their rows of the past are all padding.
+        layers = [tuple(_stack_left_padded([t, t.new_empty(joining, t.shape[1], 0, t.shape[3])], past, 2) for t in kv)
+                  for kv in _layers(batch.cache)]
+        self.counters.copied_bytes += _nbytes(layers)
+        joint_input = self._cache(layers)
         self.counters.splice_s += time.perf_counter() - started
         active = [not row.done for row in batch.rows] + [True] * joining
-        tokens, joint_cache = self._forward(ids, mask, _cache(self.model, layers))
+        tokens, joint_cache = self._forward(ids, mask, joint_input, active)
         self.counters.prefill_passes += 1
-        self.counters.useful_slots += sum(active[:running]) + int(prompt_mask.sum())
         rows = batch.rows + newcomers
         self._record(rows, tokens, active)
         if not compact:
@@ -195,9 +220,12 @@ class Engine:
         started = time.perf_counter()
         keep_running = list(range(past)) + [past + width - 1]
         joint = _layers(joint_cache)
-        old = PaddedBatch(batch.rows, _cache(self.model, [(k[:running, :, keep_running], v[:running, :, keep_running]) for k, v in joint]),
-                          mask[:running, keep_running], tokens[:running])
-        new = PaddedBatch(newcomers, _cache(self.model, [(k[running:, :, past:], v[running:, :, past:]) for k, v in joint]),
+        # Indexing the columns with a list copies the running rows' keys; the newcomers' are a view, which
+        # only the DynamicCache built from it copies.
+        kept = [(k[:running, :, keep_running], v[:running, :, keep_running]) for k, v in joint]
+        self.counters.copied_bytes += _nbytes(kept)
+        old = PaddedBatch(batch.rows, self._cache(kept), mask[:running, keep_running], tokens[:running])
+        new = PaddedBatch(newcomers, self._cache([(k[running:, :, past:], v[running:, :, past:]) for k, v in joint]),
                           prompt_mask, tokens[running:])
         self.counters.splice_s += time.perf_counter() - started
         return self.splice(old, new)
@@ -209,11 +237,11 @@ class Engine:
             return newcomers
         started = time.perf_counter()
         width = max(batch.mask.shape[1], newcomers.mask.shape[1])
-        layers = [(torch.cat([_left_pad(k1, width, 2), _left_pad(k2, width, 2)]),
-                   torch.cat([_left_pad(v1, width, 2), _left_pad(v2, width, 2)]))
+        layers = [(_stack_left_padded([k1, k2], width, 2), _stack_left_padded([v1, v2], width, 2))
                   for (k1, v1), (k2, v2) in zip(_layers(batch.cache), _layers(newcomers.cache))]
-        merged = PaddedBatch(batch.rows + newcomers.rows, _cache(self.model, layers),
-                             torch.cat([_left_pad(batch.mask, width, 1), _left_pad(newcomers.mask, width, 1)]),
+        self.counters.copied_bytes += _nbytes(layers)
+        merged = PaddedBatch(batch.rows + newcomers.rows, self._cache(layers),
+                             _stack_left_padded([batch.mask, newcomers.mask], width, 1),
                              torch.cat([batch.last, newcomers.last]))
         self.counters.splices += 1
         self.counters.splice_s += time.perf_counter() - started
@@ -230,7 +258,9 @@ class Engine:
         mask = batch.mask[index]
         used = torch.nonzero(mask.any(dim=0))
         first = int(used[0]) if len(used) else 0
+        # Indexing the rows with a tensor copies the kept rows' columns from `first` on.
         layers = [(k[index, :, first:], v[index, :, first:]) for k, v in _layers(batch.cache)]
-        kept = PaddedBatch([batch.rows[i] for i in keep], _cache(self.model, layers), mask[:, first:], batch.last[index])
+        self.counters.copied_bytes += _nbytes(layers)
+        kept = PaddedBatch([batch.rows[i] for i in keep], self._cache(layers), mask[:, first:], batch.last[index])
         self.counters.splice_s += time.perf_counter() - started
         return kept

@@ -22,7 +22,7 @@ from revmux.backbones import resolve_backbone
 from revmux.backbones.load import load_backbone
 from revmux.batching.anchors.generate_static import generate_greedy
 from revmux.batching.config import ServeSettings, check_serve
-from revmux.batching.serve import peak_memory, records, serve, summarize
+from revmux.batching.serve import mark_loaded, peak_memory, records, serve, summarize
 from revmux.batching.systems import system_label
 from revmux.core.atomic import atomic_write_bytes, atomic_write_json
 from revmux.core.errors import RevmuxError, check_device
@@ -97,10 +97,10 @@ def serve_run(trace: Path, backbone: str, settings: ServeSettings, resources, ou
     if settings.warmup_requests:
         warm = [type(r)(f"warmup-{r.request}", 0.0, r.prompt_ids, min(r.output_tokens, 8)) for r in requests[:settings.warmup_requests]]
         serve(settings.system, model, warm, settings.max_batch, settings.timeout_s)
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
+    loaded = mark_loaded(model, device)
     started = time.time()
     rows, counters, arrival = serve(settings.system, model, requests, settings.max_batch, settings.timeout_s, settings.concurrency)
+    memory = peak_memory(device, loaded)  # before the records and summary allocate their own
     frame = records(rows, arrival, reference)
     summary = summarize(frame, counters)
     meta = _trace_meta(trace)
@@ -112,7 +112,7 @@ def serve_run(trace: Path, backbone: str, settings: ServeSettings, resources, ou
                      "parameters": sum(p.numel() for p in model.parameters())},
         "trace": {"file": str(trace), **meta}, "workload": workload_name(meta, settings.concurrency),
         "seed": (meta.get("settings") or {}).get("seed"),
-        "summary": summary, "memory": peak_memory(device),
+        "summary": summary, "memory": memory,
         "environment": {"host": host_info(), "versions": versions(), "started_unix": started, "pid": os.getpid()},
     }
     buffer = io.BytesIO()

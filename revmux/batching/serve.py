@@ -1,5 +1,6 @@
 """Serve a trace with one system and measure it: per-request timestamps and tokens, and the run's
-throughput, latency percentiles, token-slot waste, splice cost, memory and output equality."""
+throughput, latency percentiles, token-slot and key/value-slot waste, splice cost, memory and output
+equality."""
 
 from __future__ import annotations
 
@@ -15,12 +16,14 @@ from revmux.batching.systems import system_class
 from revmux.workloads.traces import Request
 
 PERCENTILES = (50, 95, 99)
+KV_COUNTERS = ("executed_kv_slots", "useful_kv_slots", "copied_bytes")
 
 
 def serve(system: str, model, requests: list[Request], max_batch: int, timeout_s: float = 0.0,
           concurrency: int | None = None, pad_token_id: int = 0) -> tuple[list[Row], dict, float]:
     """Rows as served, the engine's counters, and the arrival offset of each request (closed loop: when
-    it was sent). The clock starts at the first request's arrival."""
+    it was sent). The clock starts at the first request's arrival. A system that runs its passes outside
+    the engine has its key/value counters None: not counted."""
     cls = system_class(system)
     engine = Engine(model, pad_token_id)
     arrivals = ClosedLoop(requests, concurrency) if concurrency else OpenLoop(requests)
@@ -29,7 +32,10 @@ def serve(system: str, model, requests: list[Request], max_batch: int, timeout_s
     rows = scheduler.serve(arrivals)
     if len(rows) != len(requests):
         raise RuntimeError(f"{system} returned {len(rows)} of {len(requests)} requests")
-    return rows, engine.counters.as_dict(), arrivals.arrival
+    counters = engine.counters.as_dict()
+    if not counters["forward_passes"]:  # it ran its passes outside the engine (continuous batching's paged cache)
+        counters.update(dict.fromkeys(KV_COUNTERS))  # not counted, rather than zero
+    return rows, counters, arrivals.arrival
 
 
 def _percentiles(values: np.ndarray, prefix: str) -> dict:
@@ -66,7 +72,15 @@ def latencies(frame: pd.DataFrame) -> dict[str, np.ndarray]:
             "e2e": (frame["returned_s"] - frame["arrival_s"]).to_numpy()}
 
 
+def _wasted(useful: int | None, executed: int | None) -> float | None:
+    """1 - useful / executed, or None where nothing was counted."""
+    return 1 - useful / executed if executed else None
+
+
 def summarize(frame: pd.DataFrame, counters: dict) -> dict:
+    """The run's figures. Waste is counted twice: over query slots (`wasted_slot_fraction`) and over the
+    key/value slots the attention spans (`wasted_kv_fraction`), which also holds the padded and finished
+    columns every query of a padded batch attends over."""
     times = latencies(frame)
     makespan = float(frame["returned_s"].max() - frame["arrival_s"].min())
     useful_tokens = int(frame["output_tokens"].sum())
@@ -76,15 +90,53 @@ def summarize(frame: pd.DataFrame, counters: dict) -> dict:
         "requests_per_s": len(frame) / makespan, "useful_tokens_per_s": useful_tokens / makespan,
         **_percentiles(times["ttft"], "ttft"), **_percentiles(times["tpot"], "tpot"), **_percentiles(times["e2e"], "e2e"),
         **counters,
-        "wasted_slot_fraction": (1 - counters["useful_slots"] / counters["executed_slots"]) if counters["executed_slots"] else None,
+        "wasted_slot_fraction": _wasted(counters["useful_slots"], counters["executed_slots"]),
+        "wasted_kv_fraction": _wasted(counters.get("useful_kv_slots"), counters.get("executed_kv_slots")),
         "reference_compared": int(len(compared)),
         "reference_match_rate": float(compared.astype(bool).mean()) if len(compared) else None,
     }
 
 
-def peak_memory(device: torch.device) -> dict:
+def mark_loaded(model, device: torch.device) -> dict:
+    """Call once the model is loaded and warmed up, just before serving: takes the memory in use as the
+    baseline that `peak_memory` reads the serving's peak above, and resets the peak it will read. On the
+    host, every page of the weights is read first (memory-mapped weights would otherwise enter the RSS
+    while serving) and the kernel's RSS high-water mark is reset; on CUDA, torch's allocator peak."""
     if device.type == "cuda":
-        return {"peak_bytes": int(torch.cuda.max_memory_allocated(device)), "peak_source": "torch max allocated"}
-    from revmux.measure.memory import process_peak_rss
+        torch.cuda.synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        return {"baseline": torch.cuda.memory_allocated(device),
+                "source": "torch max allocated while serving, minus the bytes allocated at its reset after loading and warm-up"}
+    from revmux.measure.memory import kernel_peak_rss, make_resident, process_peak_rss, reset_kernel_peak_rss
 
-    return {"peak_bytes": process_peak_rss(), "peak_source": "host RSS high-water mark of the serving process"}
+    make_resident([model])
+    # The since-start peak (`peak_bytes`), read before the reset that may lower what getrusage reports.
+    mark = {"since_start": process_peak_rss()}
+    try:
+        if not reset_kernel_peak_rss():
+            return mark | {"baseline": None, "reason": "the kernel offers no RSS high-water mark reset (/proc/self/clear_refs)"}
+        return mark | {"baseline": kernel_peak_rss(),
+                       "source": "kernel RSS high-water mark (VmHWM) while serving, reset after loading and warm-up with every "
+                                 "page of the weights read, minus the RSS at the reset (memory the warm-up freed but the "
+                                 "allocator kept is in the baseline)"}
+    except OSError as error:
+        return mark | {"baseline": None, "reason": f"the kernel's RSS high-water mark is unreadable: {error}"}
+
+
+def peak_memory(device: torch.device, loaded: dict) -> dict:
+    """The serving process's peak (`peak_bytes`; on the host since the process started, loading included)
+    and its peak above the loaded, warmed-up model (`peak_above_loaded_bytes`, over `loaded_baseline_bytes`),
+    from `mark_loaded`'s mark; None with the reason under `unavailable` where it cannot be read."""
+    from revmux.measure.memory import kernel_peak_rss, process_peak_rss
+
+    if device.type == "cuda":
+        memory = {"peak_bytes": int(torch.cuda.max_memory_allocated(device)), "peak_source": "torch max allocated"}
+    else:
+        memory = {"peak_bytes": max(loaded["since_start"], process_peak_rss()),
+                  "peak_source": "host RSS high-water mark of the serving process"}
+    if loaded["baseline"] is None:
+        return memory | {"peak_above_loaded_bytes": None, "loaded_baseline_bytes": None,
+                         "unavailable": {"peak_above_loaded_bytes": loaded["reason"]}}
+    peak = memory["peak_bytes"] if device.type == "cuda" else kernel_peak_rss()
+    return memory | {"peak_above_loaded_bytes": peak - loaded["baseline"], "loaded_baseline_bytes": loaded["baseline"],
+                     "peak_above_loaded_source": loaded["source"]}

@@ -24,6 +24,12 @@ class _TokenClock(LogitsProcessor):
         return scores
 
 
+def _decode_kv_slots(cached: int, steps: int) -> int:
+    """Keys one row's query attends over in `steps` decode passes, the cache `cached` columns wide before
+    the first and one column wider each pass (the pass's own key included)."""
+    return steps * cached + steps * (steps + 1) // 2
+
+
 def generate_greedy(model, ids: torch.Tensor, mask: torch.Tensor, new_tokens: int, pad: int, clock=None) -> torch.Tensor:
     """Exactly `new_tokens` greedy tokens per row (EOS ignored), as `generate` makes them."""
     with torch.no_grad():
@@ -53,8 +59,15 @@ class GenerateStatic(Static):
         counters = engine.counters
         counters.forward_passes += len(times)
         counters.prefill_passes += 1
-        counters.executed_slots += ids.numel() + len(rows) * (len(times) - 1)
+        width, decode_steps = ids.shape[1], len(times) - 1
+        counters.executed_slots += ids.numel() + len(rows) * decode_steps
         counters.useful_slots += int(mask.sum()) + sum(row.request.output_tokens - 1 for row in rows)
+        # `generate` keeps every row, finished or not, and the left padding, to the end: each pass spans the
+        # whole padded cache; a row's useful keys are its own, while it still wants tokens.
+        counters.executed_kv_slots += len(rows) * (width * width + _decode_kv_slots(width, decode_steps))
+        counters.useful_kv_slots += sum(len(row.request.prompt_ids) ** 2
+                                        + _decode_kv_slots(len(row.request.prompt_ids), row.request.output_tokens - 1)
+                                        for row in rows)
         for row, own in zip(rows, tokens):
             wanted = row.request.output_tokens
             row.tokens = own[:wanted]
