@@ -29,7 +29,7 @@ from revmux.core.errors import RevmuxError, check_device
 from revmux.core.progress import bars_shown, progress_bar, switch_off
 from revmux.core.provenance import versions
 from revmux.measure.system import host_info
-from revmux.workloads.traces import check_fits, read_trace
+from revmux.workloads.traces import check_fits, model_limits, read_trace
 
 RESULT_KIND = "revmux-serve"
 SCHEMA_VERSION = 1
@@ -49,13 +49,8 @@ def _load(trace: Path, backbone: str, settings: ServeSettings, resources):
     spec = resolve_backbone(backbone)
     if spec.family != "decoder":
         raise RevmuxError(f"{backbone} is a {spec.family} model; serving needs a causal LM (e.g. smollm2-135m, stories260k)")
+    check_fits(requests, *model_limits(spec, resources), backbone, str(trace))  # from its config: before the weights load
     model = load_backbone(spec, resources, _DTYPES[settings.dtype], settings.device, with_tokenizer=False).model
-    check_fits(requests, int(model.config.max_position_embeddings), backbone)
-    vocabulary = int(model.config.vocab_size)
-    for r in requests:
-        if max(r.prompt_ids) >= vocabulary:
-            raise RevmuxError(f"request {r.request!r} holds token id {max(r.prompt_ids)}, beyond {backbone}'s vocabulary "
-                              f"of {vocabulary}: the trace was made for another tokenizer; make it with --backbone {backbone}")
     return requests, spec, model
 
 

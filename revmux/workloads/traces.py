@@ -10,6 +10,9 @@ A trace is a CSV with the columns
 
 and optionally `text` (the prompt, for people). The trace's tokenizer and how it was made are in the
 sidecar `<trace>.json` (written with it, not required to replay it).
+
+A trace is replayed in file order, so its rows must be in arrival order: one that is not is refused, as is
+anything else a system would trip on later, each error naming the row (request id and line of the file).
 """
 
 from __future__ import annotations
@@ -17,12 +20,16 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from revmux.core.atomic import atomic_write_json, atomic_write_text
 from revmux.core.errors import RevmuxError
+
+if TYPE_CHECKING:
+    from revmux.backbones.registry import BackboneSpec
 
 COLUMNS = ("request", "arrival_s", "prompt_ids", "output_tokens")
 
@@ -35,33 +42,49 @@ class Request:
     output_tokens: int
 
 
+def _row(source: str, index: int, request) -> str:
+    """Which row: its request id, and its line in the file (the header is line 1)."""
+    return f"request {str(request)!r} (line {index + 2} of {source})"
+
+
 def requests_from_frame(frame: pd.DataFrame, source: str = "trace") -> list[Request]:
-    """Checked requests, sorted by arrival (ties keep the file's order)."""
+    """Checked requests, in the file's order (which must be arrival order)."""
     missing = [column for column in COLUMNS if column not in frame.columns]
     if missing:
         raise RevmuxError(f"{source}: missing column(s) {', '.join(missing)}; a trace needs {', '.join(COLUMNS)} "
                           "(see revmux/workloads/traces.py or `revmux trace --help`)")
-    if frame["request"].astype(str).duplicated().any():
-        duplicate = frame["request"].astype(str)[frame["request"].astype(str).duplicated()].iloc[0]
-        raise RevmuxError(f"{source}: request id {duplicate!r} appears more than once; ids must be unique")
-    requests = []
-    for row in frame.itertuples(index=False):
-        where = f"{source}, request {row.request!r}"
+    first_line: dict[str, int] = {}
+    requests: list[Request] = []
+    for index, row in enumerate(frame.itertuples(index=False)):
+        where = _row(source, index, row.request)
+        if pd.isna(row.request) or not str(row.request).strip():
+            raise RevmuxError(f"{source} line {index + 2}: the request id is empty; give every row a unique id")
+        if str(row.request) in first_line:
+            raise RevmuxError(f"{where}: the id is already used on line {first_line[str(row.request)] + 2}; "
+                              "ids must be unique: rename one of them")
+        first_line[str(row.request)] = index
+        if pd.isna(row.prompt_ids) or not str(row.prompt_ids).strip():
+            raise RevmuxError(f"{where}: prompt_ids is empty; every prompt needs at least one token id: "
+                              "remove the row or give it a prompt")
         try:
             arrival = float(row.arrival_s)
             output = int(row.output_tokens)
             prompt = tuple(int(token) for token in str(row.prompt_ids).split())
-        except ValueError as error:
+        except (TypeError, ValueError) as error:
             raise RevmuxError(f"{where}: unreadable value ({error}); arrival_s is seconds, output_tokens an "
                               "integer, prompt_ids space-separated integers") from None
         if not np.isfinite(arrival) or arrival < 0:
             raise RevmuxError(f"{where}: arrival_s {row.arrival_s!r} must be a finite number >= 0")
         if output < 1:
             raise RevmuxError(f"{where}: output_tokens {output} must be at least 1")
-        if not prompt or min(prompt) < 0:
-            raise RevmuxError(f"{where}: prompt_ids must hold at least one non-negative token id")
+        if min(prompt) < 0:
+            raise RevmuxError(f"{where}: prompt_ids must hold non-negative token ids, not {min(prompt)}")
+        if requests and arrival < requests[-1].arrival_s:
+            raise RevmuxError(f"{where}: arrives at {arrival:g} s, before the row above it ({requests[-1].arrival_s:g} s); "
+                              "a trace is replayed in file order: sort its rows by arrival_s "
+                              "(e.g. pandas: frame.sort_values('arrival_s', kind='stable'))")
         requests.append(Request(str(row.request), arrival, prompt, output))
-    return sorted(requests, key=lambda r: r.arrival_s)
+    return requests
 
 
 def read_trace(path: str | Path) -> list[Request]:
@@ -92,10 +115,31 @@ def write_trace(path: str | Path, requests: list[Request], texts: list[str] | No
     atomic_write_text(path, buffer.getvalue())
 
 
-def check_fits(requests: list[Request], context: int, model: str) -> None:
-    """Refuse a request whose prompt plus output exceeds the model's context, before any work."""
-    for r in requests:
+def model_limits(spec: BackboneSpec, resources: Path | None = None) -> tuple[int, int]:
+    """The backbone's context length and vocabulary size, read from its configuration: no weights are
+    loaded, so a trace is checked before the (possibly minutes-long) model load."""
+    import transformers
+
+    from revmux.backbones.load import _from_pretrained
+    from revmux.backbones.registry import RandomInitSource
+
+    if isinstance(spec.source, RandomInitSource):
+        config = transformers.AutoConfig.for_model(spec.source.model_type, **spec.source.config_kwargs)
+    else:
+        config = _from_pretrained(spec, resources, transformers.AutoConfig)
+    return int(config.max_position_embeddings), int(config.vocab_size)
+
+
+def check_fits(requests: list[Request], context: int, vocabulary: int, model: str, source: str = "trace") -> None:
+    """Refuse a request the model cannot take, before any work: prompt plus output beyond its context, or a
+    token id beyond its vocabulary. `requests` are in file order, as `read_trace` returns them."""
+    for index, r in enumerate(requests):
+        where = _row(source, index, r.request)
         if len(r.prompt_ids) + r.output_tokens > context:
-            raise RevmuxError(f"request {r.request!r}: {len(r.prompt_ids)} prompt + {r.output_tokens} output tokens "
+            raise RevmuxError(f"{where}: {len(r.prompt_ids)} prompt + {r.output_tokens} output tokens "
                               f"exceed {model}'s context of {context}: shorten it, or make the trace with `revmux trace "
                               f"--prompt-tokens MIN MAX --output-tokens MIN MAX` whose two MAX add up to {context} at most")
+        if max(r.prompt_ids) >= vocabulary:
+            raise RevmuxError(f"request {r.request!r} holds token id {max(r.prompt_ids)} (line {index + 2} of {source}), "
+                              f"beyond {model}'s vocabulary of {vocabulary}: the trace was made for another tokenizer; "
+                              f"make it with `revmux trace --backbone {model}`")

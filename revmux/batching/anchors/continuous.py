@@ -1,7 +1,8 @@
 """transformers' continuous batching (`init_continuous_batching` / `add_request`), what a user would pick
 today: paged cache, prefill chunks and decode tokens packed into one unpadded batch. Set explicitly so the
 comparison is fair and CPU-safe: prefix sharing off (it reorders inputs), a fixed cache size and token
-budget (the defaults size the cache from system memory)."""
+budget (the defaults size the cache from system memory). Other configurations of it subclass this one and
+change `settings` only (continuous_orca.py)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from transformers import ContinuousBatchingConfig, GenerationConfig
 from revmux.batching.anchors import ANCHORS
 from revmux.batching.engine import Row
 from revmux.batching.schedulers.base import Scheduler
+from revmux.workloads.traces import Request
 
 PAGE_SIZE = 64
 
@@ -21,15 +23,19 @@ class Continuous(Scheduler):
     name = "hf-continuous"
     label = "transformers continuous batching (paged, fifo scheduler)"
 
+    def settings(self, requests: list[Request]) -> dict:
+        """ContinuousBatchingConfig's arguments for this trace: a cache that holds `max_batch` requests of
+        the trace's longest length, so none is ever evicted, and 256 tokens per forward pass (decode tokens
+        first, then prompts, a prompt longer than what is left prefilled in chunks over several passes)."""
+        longest = max((len(r.prompt_ids) + r.output_tokens for r in requests), default=PAGE_SIZE)
+        blocks_per_request = -(-longest // PAGE_SIZE)
+        return dict(page_size=PAGE_SIZE, num_blocks=blocks_per_request * self.max_batch + 1,
+                    max_batch_tokens=max(256, PAGE_SIZE * 4), max_requests_per_batch=self.max_batch,
+                    allow_block_sharing=False, auto_switch_to_flash=False)
+
     def serve(self, arrivals) -> list[Row]:
         model, engine = self.engine.model, self.engine
-        longest = max((len(r.prompt_ids) + r.output_tokens for r in arrivals.queue), default=PAGE_SIZE)
-        blocks_per_request = -(-longest // PAGE_SIZE)
-        config = ContinuousBatchingConfig(
-            page_size=PAGE_SIZE, num_blocks=blocks_per_request * self.max_batch + 1,
-            max_batch_tokens=max(256, PAGE_SIZE * 4), max_requests_per_batch=self.max_batch,
-            allow_block_sharing=False, auto_switch_to_flash=False,
-        )
+        config = ContinuousBatchingConfig(**self.settings(arrivals.queue))
         generation = GenerationConfig(do_sample=False, eos_token_id=None, max_new_tokens=1)
         manager = model.init_continuous_batching(generation_config=generation, continuous_batching_config=config)
         rows: dict[str, Row] = {}
