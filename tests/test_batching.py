@@ -162,7 +162,7 @@ def test_one_call_serves_several_systems_and_the_report_tables_every_run(model, 
     assert sorted(path.stem for path in runs) == sorted(systems)
     written = write_all(runs, tmp_path / "tables", tmp_path / "plots")
     table = (tmp_path / "tables" / "batching.md").read_text()
-    assert "baton / static" in table and "baton / padded-iteration" in table and "offline" in table
+    assert "best static (static)" in table and "padded-iteration" in table and "offline" in table
     # continuous batching's paged cache has no padded slots to count: the table says so, not "nan"
     assert "not counted" in table and "nan" not in table
     assert {path.suffix for path in written} == {".csv", ".md", ".html", ".svg"}

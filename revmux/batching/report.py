@@ -1,10 +1,24 @@
-"""The generation track's tables and figures from its run files: one row per run, the ratios BATON is
-judged by, throughput / latency / waste against offered load, and each workload's distributions of time to
-first token and time per output token, from the runs' per-request records."""
+"""The generation track's tables, figures and verdicts from its run files (each run's result JSON and its
+per-request records).
+
+- Throughput and latency are read over each run's steady-state window (`steady_window`): warm-up and drain
+  left out. Makespan requests/s (all requests over first arrival to last return) is kept beside it.
+- Latency percentiles are reported only where there are enough requests (`PERCENTILE_MIN_SAMPLES`); in the
+  per-workload table they pool the seeds' requests.
+- Goodput: requests/s in the window that met a time-to-first-token and a time-per-output-token objective
+  (`Objectives`), as vLLM's benchmark_serving and MLPerf's server scenario report it.
+- Best static: of the static configurations (`static` and its variants such as `static-t0.5-b8`; not hf-static,
+  which is transformers' generate), the one with the highest median window requests/s over seeds, chosen per
+  workload: a configuration chosen per seed would be tuned on the runs it is judged on.
+- Ratios: baton's window requests/s over another system's, the median over seeds of each seed's ratio with the
+  seeds' range; a system wins only where the two systems' seed ranges of throughput do not overlap.
+"""
 
 from __future__ import annotations
 
 import json
+import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -13,18 +27,48 @@ import pandas as pd
 from revmux.core import layout
 from revmux.core.errors import RevmuxError
 
-SUMMARY_COLUMNS = [
-    "requests_per_s", "useful_tokens_per_s", "ttft_p50_s", "ttft_p99_s", "tpot_p50_s", "e2e_p50_s", "e2e_p99_s",
-    "forward_passes", "executed_slots", "useful_slots", "wasted_slot_fraction", "splices", "splice_s",
-    "reference_match_rate",
-]
-# One colour per system in every figure, whichever systems a run has: matplotlib's first colours in the
-# systems' alphabetical order, as the figures in docs/batching-run/ were drawn.
+RUN_KEYS = ["backbone", "workload", "system", "seed"]
+COUNTERS = ["forward_passes", "executed_slots", "useful_slots", "wasted_slot_fraction", "executed_kv_slots",
+            "useful_kv_slots", "wasted_kv_fraction", "copied_bytes", "splices", "splice_s", "reference_match_rate"]
+MIB = 2**20
+THROUGHPUT = "window_requests_per_s"
+BEST_STATIC = "best static"
+BATON = "baton"
+# What baton is compared with in the ratio table, and in the verdict sentences.
+RATIO_OTHERS = ("orca", "padded-iteration", BEST_STATIC, "hf-continuous", "hf-continuous-orca")
+VERDICT_OTHERS = ("orca", BEST_STATIC, "hf-continuous")
+MIN_SEEDS = 3  # fewer seeds: seed-to-seed variation is not measured, and no win is called
+NO_CLEAR_DIFFERENCE = "no clear difference"
+# A percentile needs this many requests: below, its value would be the largest one or two samples.
+PERCENTILE_MIN_SAMPLES = {50: 1, 90: 10, 95: 20, 99: 100}
+WARMUP_SHARE = 0.1  # the window starts once this share of the requests was returned
+DRAIN_SHARE = 0.1  # where no request arrives after the start: the window ends before this last share returns
+# One colour per system in every figure: the first seven as the figures in docs/batching-run/ were drawn
+# (matplotlib's first colours in those systems' alphabetical order), then the later systems.
 SYSTEM_COLORS = {"baton": "C0", "baton-no-split": "C1", "hf-continuous": "C2", "hf-static": "C3", "padded-iteration": "C4",
-                 "static": "C5", "unbatched": "C6"}
+                 "static": "C5", "unbatched": "C6", "orca": "C8", "hf-continuous-orca": "C9", BEST_STATIC: "black"}
 
 
-def run_row(path: Path) -> dict:
+@dataclass(frozen=True)
+class Objectives:
+    """The latency objectives goodput counts against. The defaults are this harness's choice for a small model
+    on a CPU (a first token within 2 s, then at least 4 tokens/s), not a published standard: set your own with
+    `revmux serve-report --slo-ttft/--slo-tpot`."""
+    ttft_s: float = 2.0
+    tpot_s: float = 0.25
+
+    def __post_init__(self):
+        if not (self.ttft_s > 0 and self.tpot_s > 0):
+            raise RevmuxError(f"latency objectives must be > 0 s (given TTFT {self.ttft_s}, TPOT {self.tpot_s}): "
+                              "set --slo-ttft and --slo-tpot")
+
+    def text(self) -> str:
+        return f"TTFT <= {self.ttft_s:g} s and TPOT <= {self.tpot_s:g} s"
+
+
+# --- reading runs -------------------------------------------------------------------------------------------
+
+def _result(path: Path) -> dict:
     try:
         result = json.loads(Path(path).read_text())
     except FileNotFoundError:
@@ -34,73 +78,218 @@ def run_row(path: Path) -> dict:
         raise RevmuxError(f"{path}: unreadable run result ({error}); delete it and rerun its job") from None
     if result.get("kind") != "revmux-serve":
         raise RevmuxError(f"{path}: not a `revmux serve` result (kind {result.get('kind')!r})")
-    trace = result.get("trace", {})
-    settings = result["settings"]
+    return result
+
+
+def _system_settings(system: str, settings: dict) -> dict:
+    """The batching settings a run had: a variant's name (static-t0.5-b8) fixes its own."""
+    from revmux.batching.systems import split_variant
+
+    try:
+        _, overrides = split_variant(system)
+    except RevmuxError:  # a system this checkout does not know: its recorded settings are all there is
+        overrides = {}
+    return {"max_batch": settings.get("max_batch"), "timeout_s": settings.get("timeout_s"), **overrides}
+
+
+def _fraction_wasted(executed, useful) -> float | None:
+    return 1 - useful / executed if executed and useful is not None else None
+
+
+def run_row(path: Path) -> dict:
+    """A run's settings, machine and counters from its result JSON. Counters a system does not keep (or that an
+    older result lacks) are None, shown as "not counted"."""
+    result = _result(path)
+    trace, settings, summary = result.get("trace", {}), result["settings"], result["summary"]
+    memory = result.get("memory") or {}
+    counters = {column: summary.get(column) for column in COUNTERS}
+    if counters["wasted_kv_fraction"] is None:
+        counters["wasted_kv_fraction"] = _fraction_wasted(counters["executed_kv_slots"], counters["useful_kv_slots"])
+    peak, above = memory.get("peak_bytes"), memory.get("peak_above_loaded_bytes")
     return {
         "backbone": result["backbone"]["name"], "random_init": result["backbone"]["random_init"],
         "system": result["system"], "label": result["label"], "workload": result["workload"], "seed": result["seed"],
         "load": trace.get("load"), "rate": (trace.get("settings") or {}).get("rate"),
-        "concurrency": settings.get("concurrency"), "max_batch": settings["max_batch"],
+        "concurrency": settings.get("concurrency"), **_system_settings(result["system"], settings),
         "device": settings["device"], "dtype": settings["dtype"], "threads": settings["threads"],
-        **{column: result["summary"].get(column) for column in SUMMARY_COLUMNS},
-        "peak_memory_mb": (result["memory"]["peak_bytes"] or 0) / 2**20,
+        "cpu": ((result.get("environment") or {}).get("host") or {}).get("cpu"),
+        "requests": summary.get("requests"),
+        "makespan_requests_per_s": summary.get("requests_per_s"), "makespan_tokens_per_s": summary.get("useful_tokens_per_s"),
+        **counters,
+        "copied_mib": None if counters["copied_bytes"] is None else counters["copied_bytes"] / MIB,
+        "peak_memory_mib": None if peak is None else peak / MIB,
+        "peak_above_loaded_mib": None if above is None else above / MIB,
     }
 
 
-def request_rows(path: Path) -> pd.DataFrame:
-    """A run's requests, one row each: its time to first token and time per output token (none for a
-    request of one token), with the run's backbone, system, workload and seed."""
-    from revmux.batching.run import records_path
+def per_request(frame: pd.DataFrame) -> pd.DataFrame:
+    """Each request's time to first token and end to end (from arrival), and time per output token after the
+    first (none for a request of one token), aligned with the records."""
     from revmux.batching.serve import latencies
 
-    run = run_row(path)
+    times = latencies(frame)
+    several = frame.index[frame["output_tokens"] > 1]
+    return pd.DataFrame({"ttft_s": times["ttft"], "tpot_s": pd.Series(times["tpot"], index=several).reindex(frame.index),
+                         "e2e_s": times["e2e"]}, index=frame.index)
+
+
+def request_rows(path: Path, run: dict | None = None) -> pd.DataFrame:
+    """A run's requests, one row each: its records' timestamps and token counts, its latencies (`per_request`),
+    and the run's backbone, workload, system and seed."""
+    from revmux.batching.run import records_path
+
+    run = run_row(path) if run is None else run
     records = records_path(path)
     try:
         frame = pd.read_csv(records)
     except (OSError, ValueError) as error:
         raise RevmuxError(f"{records}: the per-request records of {path} are unreadable ({error}); rerun its job") from None
-    times = latencies(frame)
-    tpot = pd.Series(times["tpot"], index=frame.index[frame["output_tokens"] > 1])
-    return pd.DataFrame({**{key: run[key] for key in ("backbone", "system", "workload", "seed")},
-                         "ttft_s": times["ttft"], "tpot_s": tpot.reindex(frame.index)})
+    frame = frame[["request", "arrival_s", "first_token_s", "finished_s", "returned_s", "output_tokens"]]
+    return pd.concat([pd.DataFrame({key: run[key] for key in RUN_KEYS}, index=frame.index), frame, per_request(frame)], axis=1)
 
 
-def collect(paths: list[Path]) -> pd.DataFrame:
+def collect(paths: list[Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Every run (one row each, from its JSON) and every request of every run."""
     if not paths:
         raise RevmuxError("no batching run results given: run the batching rules first")
-    return pd.DataFrame([run_row(path) for path in paths]).sort_values(["backbone", "workload", "system", "seed"])
+    runs = [run_row(path) for path in paths]
+    frame = pd.DataFrame(runs)
+    twice = frame[frame.duplicated(RUN_KEYS, keep=False)]
+    if not twice.empty:
+        first = twice.iloc[0]
+        raise RevmuxError(f"the run of {first['system']} on {first['workload']}, seed {first['seed']} ({first['backbone']}) "
+                          "is given twice: pass each run's result once")
+    requests = pd.concat([request_rows(path, run) for path, run in zip(paths, runs)], ignore_index=True)
+    return frame, requests
 
 
-RATIO_OTHERS = ("padded-iteration", "static", "hf-continuous")
+# --- the steady-state window, percentiles, goodput ----------------------------------------------------------
+
+@dataclass(frozen=True)
+class Window:
+    start_s: float
+    end_s: float
+    end_rule: str  # "last arrival" or "90% returned"
+
+    @property
+    def length_s(self) -> float:
+        return self.end_s - self.start_s
+
+    def holds(self, times: pd.Series) -> pd.Series:
+        return (times > self.start_s) & (times <= self.end_s)
 
 
-def ratios(runs: pd.DataFrame) -> pd.DataFrame:
-    """Per backbone and workload: baton's requests/s over padded-iteration's, static's and continuous batching's,
-    as the median over seeds of each seed's ratio (both systems served the same trace), with the seeds'
-    range where there are several."""
-    speed = runs.pivot_table(index=["backbone", "workload", "seed"], columns="system", values="requests_per_s")
-    rows = []
-    for (backbone, workload), group in speed.groupby(level=["backbone", "workload"]):
-        row = {"backbone": backbone, "workload": workload, "seeds": len(group)}
-        for other in RATIO_OTHERS:
-            if "baton" in group and other in group:
-                per_seed = (group["baton"] / group[other]).dropna()
-                row[f"baton / {other}"] = per_seed.median()
-                if len(per_seed) > 1:
-                    row[f"baton / {other} range"] = f"{per_seed.min():.2f}-{per_seed.max():.2f}"
-        rows.append(row)
-    return pd.DataFrame(rows)
+def _time_of_share(times: pd.Series, share: float) -> float:
+    """When the ceil(share x n)-th of n events happened."""
+    rank = max(1, math.ceil(round(share * len(times), 9)))
+    return float(np.sort(times.to_numpy(float))[rank - 1])
 
 
-def shown(runs: pd.DataFrame) -> pd.DataFrame:
-    """The run table as printed: transformers' continuous batching keeps no padded cache whose slots the
-    engine could count, so its waste reads "not counted" rather than a blank number."""
-    table = runs[["backbone", "workload", "system", "seed", "requests_per_s", "useful_tokens_per_s", "ttft_p99_s",
-                  "e2e_p99_s", "wasted_slot_fraction", "splice_s", "reference_match_rate", "device", "dtype",
-                  "threads"]].copy()
-    table["wasted_slot_fraction"] = [f"{value:.3f}" if pd.notna(value) else "not counted"
-                                     for value in table["wasted_slot_fraction"]]
-    return table
+def steady_window(records: pd.DataFrame) -> Window | None:
+    """A run's steady-state window, from its per-request records (times from the first arrival).
+
+    Start: when the first 10% of the requests (rounded up) had been returned; before, batches form and the first
+    prefills run (the warm-up). Completions mark it for every workload alike: offline every request arrives at
+    t = 0, and a closed loop's first C requests do, so arrival times cannot.
+    End: the last arrival, after which no new work comes and the system drains. Where no request arrives after
+    the start (offline; or a backlog that outlasts the arrivals), when 90% of the requests (rounded up) had been
+    returned, so the last 10% (the drain) are left out.
+    A request is in the window when it was returned within (start, end]. None where the window is empty (every
+    request returned at once)."""
+    returned = records["returned_s"]
+    start = _time_of_share(returned, WARMUP_SHARE)
+    last_arrival = float(records["arrival_s"].max())
+    if last_arrival > start:
+        window = Window(start, last_arrival, "last arrival")
+    else:
+        window = Window(start, _time_of_share(returned, 1 - DRAIN_SHARE), f"{1 - DRAIN_SHARE:.0%} returned")
+    return window if window.length_s > 0 else None
+
+
+def tokens_in_window(records: pd.DataFrame, window: Window) -> float:
+    """Useful tokens generated within the window: each request's tokens spread uniformly between its first
+    token and its last (a request whose tokens all came at one time counts them there)."""
+    first, last = records["first_token_s"].to_numpy(float), records["finished_s"].to_numpy(float)
+    tokens = records["output_tokens"].to_numpy(float)
+    span = last - first
+    overlap = np.clip(np.minimum(last, window.end_s) - np.maximum(first, window.start_s), 0, None)
+    share = np.where(span > 0, overlap / np.where(span > 0, span, 1), window.holds(records["first_token_s"]).to_numpy())
+    return float((tokens * share).sum())
+
+
+def meets_objectives(requests: pd.DataFrame, objectives: Objectives) -> pd.Series:
+    """Requests that met both objectives (a request of one token has no TPOT: its TTFT decides)."""
+    return (requests["ttft_s"] <= objectives.ttft_s) & (requests["tpot_s"].isna() | (requests["tpot_s"] <= objectives.tpot_s))
+
+
+def percentile_columns(values: pd.Series, name: str) -> dict:
+    """`<name>_p<q>_s` for every percentile of PERCENTILE_MIN_SAMPLES, None where too few values for it."""
+    values = values.dropna().to_numpy(float)
+    return {f"{name}_p{q}_s": float(np.percentile(values, q)) if len(values) >= need else None
+            for q, need in PERCENTILE_MIN_SAMPLES.items()}
+
+
+def highest_percentile(row, name: str) -> int | None:
+    """The highest percentile above the median that a row (of `percentile_columns`) has enough samples for."""
+    shown = [q for q in PERCENTILE_MIN_SAMPLES if q > 50 and _present(row.get(f"{name}_p{q}_s"))]
+    return max(shown) if shown else None
+
+
+def _present(value) -> bool:
+    return value is not None and not pd.isna(value)
+
+
+def window_metrics(requests: pd.DataFrame, objectives: Objectives) -> tuple[dict, pd.Series]:
+    """One run's window throughput (requests, useful tokens), goodput and latency percentiles over the requests
+    returned in its window, and which requests those are."""
+    window = steady_window(requests)
+    if window is None:
+        empty = {"window_start_s": None, "window_end_s": None, "window_end": None, "window_s": None, "window_requests": 0,
+                 THROUGHPUT: None, "window_tokens_per_s": None, "goodput_requests_per_s": None}
+        for name in ("ttft", "tpot", "e2e"):
+            empty.update(percentile_columns(requests[f"{name}_s"].iloc[0:0], name))
+        return empty, requests["returned_s"] < 0
+    inside = window.holds(requests["returned_s"])
+    within = requests[inside]
+    metrics = {"window_start_s": window.start_s, "window_end_s": window.end_s, "window_end": window.end_rule,
+               "window_s": window.length_s, "window_requests": int(inside.sum()),
+               THROUGHPUT: inside.sum() / window.length_s,
+               "window_tokens_per_s": tokens_in_window(requests, window) / window.length_s,
+               "goodput_requests_per_s": meets_objectives(within, objectives).sum() / window.length_s}
+    for name in ("ttft", "tpot", "e2e"):
+        metrics.update(percentile_columns(within[f"{name}_s"], name))
+    return metrics, inside
+
+
+def with_windows(runs: pd.DataFrame, requests: pd.DataFrame, objectives: Objectives) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Every run with its window metrics, and every request marked `in_window`."""
+    metrics, inside = [], pd.Series(False, index=requests.index)
+    for key, group in requests.groupby(RUN_KEYS, sort=False, dropna=False):
+        found, marks = window_metrics(group, objectives)
+        metrics.append(dict(zip(RUN_KEYS, key)) | found)
+        inside.loc[group.index] = marks.to_numpy()
+    table = runs.merge(pd.DataFrame(metrics), on=RUN_KEYS, how="left")
+    return _in_order(table, "system", "seed"), requests.assign(in_window=inside)
+
+
+# --- best static, per-workload comparison, ratios -------------------------------------------------------------
+
+def is_static_configuration(system: str) -> bool:
+    """`static` or one of its variants (static-t0.5-b8); not hf-static, transformers' own generate."""
+    from revmux.batching.systems import split_variant
+
+    try:
+        return split_variant(system)[0] == "static"
+    except RevmuxError:
+        return False
+
+
+def best_static(table: pd.DataFrame) -> dict[tuple[str, str], str]:
+    """Per backbone and workload, the static configuration with the highest median window requests/s over seeds
+    (ties: the first name in alphabetical order)."""
+    statics = table[table["system"].map(is_static_configuration)]
+    medians = statics.groupby(["backbone", "workload", "system"])[THROUGHPUT].median().dropna()
+    return {(backbone, workload): group.idxmax()[2] for (backbone, workload), group in medians.groupby(level=[0, 1])}
 
 
 def _load_order(workload: str) -> float:
@@ -108,6 +297,365 @@ def _load_order(workload: str) -> float:
         return float(workload.removeprefix("load"))
     return np.inf if workload == "offline" else -1.0
 
+
+def _in_order(frame: pd.DataFrame, *then: str) -> pd.DataFrame:
+    """Rows by backbone, then workload from the least to the most loaded (closed loops, loads, offline), then
+    by `then`; rows otherwise equal keep their order."""
+    order = frame["workload"].map(_load_order)
+    return (frame.assign(_order=order).sort_values(["backbone", "_order", "workload", *then], kind="stable")
+            .drop(columns="_order").reset_index(drop=True))
+
+
+MEDIAN_COLUMNS = ["window_tokens_per_s", "goodput_requests_per_s", "makespan_requests_per_s", "wasted_slot_fraction",
+                  "wasted_kv_fraction", "copied_mib", "splice_s", "peak_memory_mib", "peak_above_loaded_mib",
+                  "window_s", "window_requests"]
+
+
+def comparison(table: pd.DataFrame, requests: pd.DataFrame, best: dict[tuple[str, str], str]) -> pd.DataFrame:
+    """Per backbone, workload and system: window requests/s (median and the seeds' range), the medians of the
+    other measures over seeds, and the latency percentiles of every seed's window requests pooled; `best_static`
+    marks the chosen static configuration (`best_static`)."""
+    inside = requests[requests["in_window"]]
+    rows = []
+    for (backbone, workload, system), runs in table.groupby(["backbone", "workload", "system"]):
+        pooled = inside[(inside.backbone == backbone) & (inside.workload == workload) & (inside.system == system)]
+        throughput = runs[THROUGHPUT].dropna()
+        row = {"backbone": backbone, "workload": workload, "system": system,
+               "best_static": best.get((backbone, workload)) == system, "seeds": runs["seed"].nunique(),
+               THROUGHPUT: throughput.median() if len(throughput) else None,
+               f"{THROUGHPUT}_min": throughput.min() if len(throughput) else None,
+               f"{THROUGHPUT}_max": throughput.max() if len(throughput) else None,
+               **{column: _median(runs[column]) for column in MEDIAN_COLUMNS},
+               "window_end": "; ".join(sorted(runs["window_end"].dropna().unique())) or None,
+               "pooled_requests": len(pooled)}
+        for name in ("ttft", "tpot", "e2e"):
+            row.update(percentile_columns(pooled[f"{name}_s"], name))
+        rows.append(row)
+    return _in_order(pd.DataFrame(rows), "system")
+
+
+def _median(values: pd.Series):
+    values = pd.to_numeric(values, errors="coerce").dropna()
+    return float(values.median()) if len(values) else None
+
+
+def seed_comparison(baton: pd.Series, other: pd.Series) -> dict | None:
+    """baton's window requests/s against another system's, each indexed by seed: the median over common seeds of
+    each seed's ratio with the seeds' range, both systems' throughput ranges, and who is ahead: "baton" or
+    "other" where the ranges do not overlap, "neither" where they do, None with fewer than MIN_SEEDS seeds."""
+    baton, other = baton.dropna(), other.dropna()
+    common = baton.index.intersection(other.index)
+    if not len(common):
+        return None
+    mine, theirs = baton[common], other[common]
+    ratio = mine / theirs
+    ahead = None
+    if len(common) >= MIN_SEEDS:
+        ahead = "baton" if mine.min() > theirs.max() else "other" if theirs.min() > mine.max() else "neither"
+    return {"seeds": len(common), "ratio": float(ratio.median()), "ratio_min": float(ratio.min()),
+            "ratio_max": float(ratio.max()), "baton_min": float(mine.min()), "baton_max": float(mine.max()),
+            "other_min": float(theirs.min()), "other_max": float(theirs.max()), "ahead": ahead}
+
+
+def verdict_word(ahead: str | None, other: str, seeds: int) -> str:
+    if ahead is None:
+        return f"undecided ({seeds} of {MIN_SEEDS} seeds needed)"
+    return {"baton": "baton wins", "other": f"{other} wins", "neither": NO_CLEAR_DIFFERENCE}[ahead]
+
+
+def ratios(table: pd.DataFrame, best: dict[tuple[str, str], str]) -> pd.DataFrame:
+    """One row per backbone, workload and system baton is compared with (RATIO_OTHERS, where run; the best static
+    configuration from `best_static`): baton's window requests/s over the other's (`seed_comparison`), and the
+    verdict."""
+    speed = table.pivot_table(index=["backbone", "workload", "seed"], columns="system", values=THROUGHPUT)
+    rows = []
+    for (backbone, workload), group in speed.groupby(level=["backbone", "workload"]):
+        if BATON not in group:
+            continue
+        per_seed = group.droplevel(["backbone", "workload"])
+        for other in RATIO_OTHERS:
+            system = best.get((backbone, workload)) if other == BEST_STATIC else other
+            found = seed_comparison(per_seed[BATON], per_seed[system]) if system in per_seed else None
+            if found is None:
+                continue
+            label = f"{BEST_STATIC} ({system})" if other == BEST_STATIC else other
+            rows.append({"backbone": backbone, "workload": workload, "other": other, "other_system": system,
+                         "other_label": label, **found, "verdict": verdict_word(found["ahead"], label, found["seeds"])})
+    columns = ["backbone", "workload", "other", "other_system", "other_label", "seeds", "ratio", "ratio_min", "ratio_max",
+               "baton_min", "baton_max", "other_min", "other_max", "ahead", "verdict"]
+    return _in_order(pd.DataFrame(rows, columns=columns)) if rows else pd.DataFrame(columns=columns)
+
+
+# --- verdicts -----------------------------------------------------------------------------------------------
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def _and(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def machine(runs: pd.DataFrame) -> str:
+    """The machine the runs were timed on, e.g. 'cpu (AMD EPYC 7B13), float32, 2 threads'."""
+    parts = []
+    for device, here in runs.groupby("device"):
+        name = device
+        if device == "cpu":
+            cpus = sorted(here["cpu"].dropna().unique())
+            name += f" ({' / '.join(cpus)})" if cpus else ""
+        details = [" / ".join(sorted(here["dtype"].unique()))]
+        if device == "cpu":
+            threads = sorted(int(t) for t in here["threads"].unique())
+            details.append(f"{' / '.join(map(str, threads))} thread{'s' if threads != [1] else ''}")
+        parts.append(", ".join([name, *details]))
+    return "; ".join(parts)
+
+
+def _where(workload: str) -> str:
+    """A workload as a place in a sentence: 'offline', 'at load 1.5x', 'in a closed loop of 8 clients'."""
+    if workload.startswith("load"):
+        return f"at load {workload.removeprefix('load')}x"
+    if workload.startswith("closed"):
+        return f"in a closed loop of {workload.removeprefix('closed')} clients"
+    return workload
+
+
+def _opening(workload: str) -> str:
+    if workload.startswith("load"):
+        load = workload.removeprefix("load")
+        return f"At load {load}x (Poisson arrivals at {load}x static batching's measured offline capacity)"
+    if workload == "offline":
+        return "Offline (every request arrives at t = 0)"
+    where = _where(workload)
+    return where[0].upper() + where[1:]
+
+
+def _clause(row) -> str:
+    ratio = f"{row['ratio']:.2f}x [{row['ratio_min']:.2f}x, {row['ratio_max']:.2f}x]"
+    other = row["other_label"]
+    if row["ahead"] == "baton":
+        return f"baton wins over {other}: {ratio}"
+    if row["ahead"] == "other":
+        return f"{other} wins over baton: baton at {ratio}"
+    if row["ahead"] == "neither":
+        return f"{NO_CLEAR_DIFFERENCE} between baton and {other}: {ratio}, the seed ranges overlap"
+    return f"baton against {other}: {ratio}, undecided with {_count(row['seeds'], 'seed')} ({MIN_SEEDS} needed)"
+
+
+def scope_sentence(runs: pd.DataFrame) -> str:
+    backbone = runs["backbone"].iloc[0]
+    weights = "random weights" if runs["random_init"].any() else "real weights"
+    seeds = sorted(int(s) for s in runs["seed"].unique())
+    sizes = sorted(int(n) for n in runs["requests"].dropna().unique())
+    systems = sorted(runs["system"].unique(), key=lambda s: (s != BATON, s))
+    return (f"Generation batching on {machine(runs)}, with {backbone} ({weights}): {_count(len(seeds), 'seed')} "
+            f"({', '.join(map(str, seeds))}), each a trace of {' or '.join(map(str, sizes))} requests per workload, served "
+            f"by {_and(systems)}. Ratios are baton's requests/s over the other system's in each run's steady-state "
+            "window, the median over seeds of each seed's ratio with the seeds' [min, max]; a system wins only where "
+            "the two systems' seed ranges of requests/s do not overlap.")
+
+
+def orca_sentence(mine: pd.DataFrame) -> str:
+    """Whether BATON beats an unpadded Orca here, said plainly."""
+    against = mine[mine["other"] == "orca"]
+    if against.empty:
+        return "No orca run: whether BATON beats an unpadded Orca is not measured here."
+    decided = against[against["ahead"].notna()]
+    if decided.empty:
+        return (f"Whether BATON beats an unpadded Orca is not decided here: fewer than {MIN_SEEDS} seeds per "
+                "workload.")
+    places = {ahead: [_where(w) for w in decided.loc[decided["ahead"] == ahead, "workload"]]
+              for ahead in ("baton", "other", "neither")}
+    rest = []
+    if places["other"]:
+        rest.append(f"orca wins {_and(places['other'])}")
+    if places["neither"]:
+        rest.append(f"{NO_CLEAR_DIFFERENCE} {_and(places['neither'])}")
+    undecided = against[against["ahead"].isna()]
+    if not undecided.empty:
+        rest.append(f"undecided {_and([_where(w) for w in undecided['workload']])} (fewer than {MIN_SEEDS} seeds)")
+    orca = "an unpadded Orca (orca: selective batching, no padding)"
+    what = f"BATON beats {orca}"
+    if not places["baton"]:
+        head = f"BATON does not beat {orca} in any workload here"
+    elif len(places["baton"]) == len(against):
+        head = f"{what} here in every workload: {_and(places['baton'])}"
+    else:
+        head = f"{what} here {_and(places['baton'])} only"
+    return head + (f"; {'; '.join(rest)}" if rest else "") + "."
+
+
+def verdicts(table: pd.DataFrame, ratio_table: pd.DataFrame) -> list[tuple[str, str]]:
+    """The verdict sentences, (backbone, sentence): the scope, then per workload who is ahead in window
+    requests/s between baton and orca, best static and hf-continuous, and last whether BATON beats Orca."""
+    found = []
+    for backbone, runs in table.groupby("backbone", sort=False):
+        found.append((backbone, scope_sentence(runs)))
+        mine = ratio_table[ratio_table["backbone"] == backbone]
+        for workload, rows in mine.groupby("workload", sort=False):
+            clauses = [_clause(row) for other in VERDICT_OTHERS for _, row in rows[rows["other"] == other].iterrows()]
+            if clauses:
+                found.append((backbone, f"{_opening(workload)}, by requests/s in the steady-state window: "
+                                        f"{'; '.join(clauses)}."))
+        found.append((backbone, orca_sentence(mine)))
+    return found
+
+
+def verdict_note(objectives: Objectives) -> str:
+    return "Computed from the batching table. " + table_note(objectives)
+
+
+def table_note(objectives: Objectives) -> str:
+    return (window_note(objectives) + " Best static: the static configuration "
+            "(static and its timeout/batch variants; not hf-static) with the highest median requests/s over seeds, "
+            "chosen per workload. A system wins only where the two systems' seed ranges (min-max) of window "
+            f"requests/s do not overlap, and only with at least {MIN_SEEDS} seeds; otherwise there is no clear "
+            "difference. Every pair is compared, with no correction for the number of comparisons.")
+
+
+def window_note(objectives: Objectives) -> str:
+    shares = f"{WARMUP_SHARE:.0%}"
+    return (f"Throughput and latency are over each run's steady-state window: from when {shares} of its requests had "
+            f"been returned (warm-up out) to the last arrival (drain out), or, where nothing arrives after that "
+            f"(offline), to when {1 - DRAIN_SHARE:.0%} had been returned; a request counts when it is returned in the "
+            "window, and useful tokens are spread evenly between a request's first and last token. Percentiles only "
+            f"with enough requests ({', '.join(f'p{q}: {n}' for q, n in PERCENTILE_MIN_SAMPLES.items())}), the highest "
+            f"such shown; per workload they pool the seeds' window requests. Goodput: window requests/s that met "
+            f"{objectives.text()} (this harness's choice for a CPU, set with --slo-ttft/--slo-tpot). Makespan "
+            "requests/s: every request over first arrival to last return, warm-up and drain in.")
+
+
+def verdicts_markdown(found: list[tuple[str, str]], level: int = 2) -> str:
+    parts = []
+    for backbone in dict.fromkeys(backbone for backbone, _ in found):
+        parts += [f"{'#' * level} {backbone}", ""] + [f"- {text}" for b, text in found if b == backbone] + [""]
+    return "\n".join(parts)
+
+
+# --- tables as shown ----------------------------------------------------------------------------------------
+
+NOT_COUNTED = "not counted"
+TOO_FEW = "–"
+
+
+def _number(value, digits: int = 3, missing: str = NOT_COUNTED) -> str:
+    return f"{value:.{digits}f}" if _present(value) else missing
+
+
+def _spread(row, column: str, digits: int = 3) -> str:
+    if not _present(row[column]):
+        return "no window"
+    return f"{row[column]:.{digits}f} [{row[f'{column}_min']:.{digits}f}, {row[f'{column}_max']:.{digits}f}]"
+
+
+def _tail(row, name: str) -> str:
+    q = highest_percentile(row, name)
+    return f"{row[f'{name}_p{q}_s']:.3f} (p{q})" if q else TOO_FEW
+
+
+def _window_text(row) -> str:
+    if not _present(row["window_s"]):
+        return "none (every request returned at once)"
+    return f"{WARMUP_SHARE:.0%} returned → {row['window_end']}"
+
+
+def _latencies(row) -> dict:
+    return {"TTFT p50 (s)": _number(row["ttft_p50_s"], missing=TOO_FEW), "TTFT tail (s)": _tail(row, "ttft"),
+            "TPOT p50 (s)": _number(row["tpot_p50_s"], missing=TOO_FEW), "TPOT tail (s)": _tail(row, "tpot")}
+
+
+def _costs(row) -> dict:
+    return {"query-slot waste": _number(row["wasted_slot_fraction"]), "KV-slot waste": _number(row["wasted_kv_fraction"]),
+            "copied MiB": _number(row["copied_mib"], 1), "peak MiB": _number(row["peak_memory_mib"], 0),
+            "peak above loaded MiB": _number(row["peak_above_loaded_mib"], 0)}
+
+
+def shown_runs(table: pd.DataFrame) -> pd.DataFrame:
+    """Every run as printed: counters a system does not keep read "not counted", percentiles with too few
+    requests "–"."""
+    return pd.DataFrame([{
+        "backbone": row["backbone"], "workload": row["workload"], "system": row["system"], "seed": row["seed"],
+        "window": (f"{_window_text(row)}: {row['window_start_s']:.2f}-{row['window_end_s']:.2f} s, "
+                   f"{int(row['window_requests'])} requests") if _present(row["window_s"]) else _window_text(row),
+        "requests/s (window)": _number(row[THROUGHPUT], missing="no window"),
+        "tokens/s (window)": _number(row["window_tokens_per_s"], 1, missing="no window"),
+        "goodput requests/s": _number(row["goodput_requests_per_s"], missing="no window"),
+        "requests/s (makespan)": _number(row["makespan_requests_per_s"]),
+        **_latencies(row), **_costs(row), "splice s": _number(row["splice_s"]),
+        "matches unbatched": _number(row["reference_match_rate"], missing="not compared"),
+        "device": row["device"], "dtype": row["dtype"], "threads": row["threads"],
+    } for _, row in table.iterrows()])
+
+
+def shown_comparison(compared: pd.DataFrame) -> pd.DataFrame:
+    return pd.DataFrame([{
+        "backbone": row["backbone"], "workload": row["workload"],
+        "system": f"{row['system']} ({BEST_STATIC})" if row["best_static"] else row["system"], "seeds": row["seeds"],
+        "requests/s (window) median [min, max]": _spread(row, THROUGHPUT),
+        "tokens/s (window)": _number(row["window_tokens_per_s"], 1, missing="no window"),
+        "goodput requests/s": _number(row["goodput_requests_per_s"], missing="no window"),
+        "requests/s (makespan)": _number(row["makespan_requests_per_s"]),
+        **_latencies(row), "pooled requests": row["pooled_requests"], **_costs(row),
+        "window (median length)": (f"{_window_text(row)}, {row['window_s']:.2f} s" if _present(row["window_s"])
+                                   else _window_text(row)),
+    } for _, row in compared.iterrows()])
+
+
+def shown_ratios(ratio_table: pd.DataFrame) -> pd.DataFrame:
+    return pd.DataFrame([{
+        "backbone": row["backbone"], "workload": row["workload"], "baton over": row["other_label"], "seeds": row["seeds"],
+        "ratio median [min, max]": f"{row['ratio']:.2f} [{row['ratio_min']:.2f}, {row['ratio_max']:.2f}]",
+        "baton requests/s [min, max]": f"[{row['baton_min']:.3f}, {row['baton_max']:.3f}]",
+        "other requests/s [min, max]": f"[{row['other_min']:.3f}, {row['other_max']:.3f}]",
+        "verdict": row["verdict"],
+    } for _, row in ratio_table.iterrows()], columns=["backbone", "workload", "baton over", "seeds", "ratio median [min, max]",
+                                                      "baton requests/s [min, max]", "other requests/s [min, max]", "verdict"])
+
+
+SECTIONS = ("Per workload: every system, the best static configuration marked",
+            "baton's requests/s over each other system's", "Verdicts", "Every run")
+
+
+def markdown(tables: dict, objectives: Objectives) -> str:
+    found = tables["verdicts"]
+    parts = ["# Generation batching", "", table_note(objectives), ""]
+    for title, frame in zip(SECTIONS, (tables["comparison"], tables["ratios"], None, tables["runs"])):
+        body = verdicts_markdown(found, level=3) if frame is None else frame.to_markdown(index=False, disable_numparse=True) + "\n"
+        parts += [f"## {title}", "", body]
+    return "\n".join(parts)
+
+
+def html(tables: dict, objectives: Objectives) -> str:
+    from html import escape
+
+    parts = [f"<p>{escape(table_note(objectives))}</p>"]
+    for title, frame in zip(SECTIONS, (tables["comparison"], tables["ratios"], None, tables["runs"])):
+        body = ("<ul>" + "".join(f"<li>{escape(text)}</li>" for _, text in tables["verdicts"]) + "</ul>" if frame is None
+                else frame.to_html(index=False))
+        parts += [f"<h2>{escape(title)}</h2>", body]
+    return "\n".join(parts) + "\n"
+
+
+def verdicts_text(found: list[tuple[str, str]], objectives: Objectives) -> str:
+    """batching-verdicts.md: the verdict sentences alone, one bullet each, to be quoted as they are."""
+    return "\n".join(["# Verdicts: generation batching", "", verdict_note(objectives), "",
+                      verdicts_markdown(found)]).rstrip() + "\n"
+
+
+def build_tables(paths: list[Path], objectives: Objectives) -> dict:
+    runs, requests = collect(paths)
+    table, requests = with_windows(runs, requests, objectives)
+    best = best_static(table)
+    ratio_table = ratios(table, best)
+    compared = comparison(table, requests, best)
+    return {"objectives": objectives, "table": table, "requests": requests, "best": best, "compared": compared,
+            "ratio_table": ratio_table,
+            "runs": shown_runs(table), "comparison": shown_comparison(compared), "ratios": shown_ratios(ratio_table),
+            "verdicts": verdicts(table, ratio_table)}
+
+
+# --- figures ------------------------------------------------------------------------------------------------
 
 def _system_color(system: str) -> str:
     return SYSTEM_COLORS.get(system, "grey")
@@ -129,6 +677,11 @@ def _two_and_five(value: float, _position=None) -> str:
     return _seconds(value) if f"{value:.0e}"[0] in "25" else ""
 
 
+def _systems_in_order(systems) -> list[str]:
+    present = set(systems)
+    return [system for system in SYSTEM_COLORS if system in present] + sorted(present - set(SYSTEM_COLORS))
+
+
 def latency_distributions(requests: pd.DataFrame, backbone: str):
     """One row of panels per workload: each system's empirical CDF of time to first token and of time per
     output token over its requests (every seed's pooled), on log scales."""
@@ -140,8 +693,7 @@ def latency_distributions(requests: pd.DataFrame, backbone: str):
     workloads = sorted(own["workload"].unique(), key=_load_order)
     figure = Figure(figsize=(12, 1.2 + 3.2 * len(workloads)))
     panels = figure.subplots(len(workloads), 2, squeeze=False)
-    systems = [system for system in SYSTEM_COLORS if system in set(own["system"])]
-    systems += sorted(set(own["system"]) - set(systems))
+    systems = _systems_in_order(own["system"])
     for (ttft_axes, tpot_axes), workload in zip(panels, workloads):
         here = own[own["workload"] == workload]
         for axes, column, what in ((ttft_axes, "ttft_s", "time to first token (s, from arrival)"),
@@ -172,67 +724,145 @@ def latency_distributions(requests: pd.DataFrame, backbone: str):
     return figure
 
 
-def _label(axes, x: str, y: str, title: str) -> None:
-    axes.set_xlabel(x)
+def plotted(frame: pd.DataFrame, best: dict[tuple[str, str], str]) -> pd.DataFrame:
+    """The rows a figure draws (of the run table or the comparison): every system but the static variants,
+    and each workload's best static configuration (`best_static`) once more as `best static`."""
+    chosen = [best.get((backbone, workload)) == system
+              for backbone, workload, system in zip(frame["backbone"], frame["workload"], frame["system"])]
+    variants = frame["system"].map(is_static_configuration) & (frame["system"] != "static")
+    return pd.concat([frame[~variants], frame[chosen].assign(system=BEST_STATIC)], ignore_index=True)
+
+
+def _band(axes, x, middle, low, high, system: str, label: str, linestyle: str = "-", marker: str = "o") -> None:
+    color = _system_color(system)
+    axes.plot(x, middle, marker=marker, linestyle=linestyle, color=color, label=label)
+    if low is not None:
+        axes.fill_between(x, low, high, color=color, alpha=0.12, linewidth=0)
+
+
+def _label(axes, y: str, title: str) -> None:
+    axes.set_xlabel("offered load (x measured static capacity, Poisson)")
     axes.set_ylabel(y)
-    axes.set_title(title)
-    axes.legend(fontsize=7)
+    axes.set_title(title, fontsize=9)
+    axes.grid(alpha=0.3, which="both")
+    if axes.get_legend_handles_labels()[0]:
+        axes.legend(fontsize=7)
 
 
-def figures(runs: pd.DataFrame, requests: pd.DataFrame, backbone: str) -> dict:
+def _loaded(frame: pd.DataFrame) -> pd.DataFrame:
+    loaded = frame[frame["workload"].str.startswith("load")]
+    return loaded.assign(offered=loaded["workload"].map(_load_order))
+
+
+def _pair(title: str):
     from matplotlib.figure import Figure
 
-    own = runs[runs["backbone"] == backbone]
-    loaded = own[own["workload"].str.startswith("load")].copy()
-    loaded["offered"] = loaded["workload"].map(_load_order)
-    out = {}
-    load_axis = "offered load (x measured static capacity, Poisson)"
-    figure = Figure(figsize=(6, 4))
-    axes = figure.subplots()
-    for system, group in loaded.groupby("system"):
-        group = group.groupby("offered", as_index=False)["requests_per_s"].median()
-        axes.plot(group["offered"], group["requests_per_s"], marker="o", color=_system_color(system), label=system)
-    _label(axes, load_axis, "served requests/s (median over seeds)", f"{backbone}: throughput vs offered load")
-    out["throughput-vs-load"] = figure
-    figure = Figure(figsize=(6, 4))
-    axes = figure.subplots()
-    for system, group in loaded.groupby("system"):
-        group = group.groupby("offered", as_index=False)[["ttft_p99_s", "e2e_p99_s"]].median()
-        axes.plot(group["offered"], group["e2e_p99_s"], marker="o", color=_system_color(system), label=f"{system} end-to-end p99")
-        axes.plot(group["offered"], group["ttft_p99_s"], marker="x", linestyle="--", color=_system_color(system))
-    axes.set_yscale("log")
-    _label(axes, load_axis, "seconds (solid: end-to-end p99, dashed: TTFT p99)", f"{backbone}: latency vs offered load")
-    out["latency-vs-load"] = figure
-    figure = Figure(figsize=(6, 4))
-    axes = figure.subplots()
-    waste = own.groupby("system", as_index=False)["wasted_slot_fraction"].median().dropna()
-    axes.bar(waste["system"], waste["wasted_slot_fraction"], color=[_system_color(system) for system in waste["system"]])
-    axes.set_ylabel("executed token-slots that advanced no request")
-    axes.set_title(f"{backbone}: padding and idle waste (median over workloads)")
-    axes.tick_params(axis="x", labelrotation=30, labelsize=7)
-    figure.tight_layout()
-    out["waste"] = figure
-    out["ttft-tpot"] = latency_distributions(requests, backbone)
-    return out
+    figure = Figure(figsize=(11, 4.4), layout="constrained")
+    figure.suptitle(title, fontsize=10)
+    return figure, figure.subplots(1, 2)
 
 
-def write_all(paths: list[Path], tables_dir: Path, plots_dir: Path) -> list[Path]:
+def throughput_figure(runs: pd.DataFrame, backbone: str, objectives: Objectives):
+    """Window requests/s and goodput against offered load, median over seeds with their min-max band."""
+    figure, panels = _pair(f"{backbone}: throughput vs offered load (line: median over seeds; band: the seeds' range)")
+    for axes, column, title in zip(panels, (THROUGHPUT, "goodput_requests_per_s"),
+                                   ("requests/s in the steady-state window", f"goodput: window requests/s with {objectives.text()}")):
+        for system in _systems_in_order(runs["system"]):
+            spread = runs[runs["system"] == system].groupby("offered")[column].agg(["median", "min", "max"]).dropna()
+            if len(spread):
+                _band(axes, spread.index, spread["median"], spread["min"], spread["max"], system, system)
+        _label(axes, "requests/s", title)
+    return figure
+
+
+def _common_tail(rows: pd.DataFrame, name: str) -> int | None:
+    """The highest percentile every row has enough pooled requests for."""
+    levels = [highest_percentile(row, name) for _, row in rows.iterrows()]
+    return None if not levels or None in levels else min(levels)
+
+
+def latency_figure(compared: pd.DataFrame, runs: pd.DataFrame, backbone: str):
+    """TTFT and TPOT against offered load: the median (solid) and the highest percentile every point has enough
+    pooled requests for (dashed), with the seeds' range of their own values where each seed has enough."""
+    from matplotlib.ticker import FuncFormatter
+
+    figure, panels = _pair(f"{backbone}: latency vs offered load over the window requests, seeds pooled "
+                           "(band: the seeds' own range, where each seed has enough requests)")
+    for axes, name, what in zip(panels, ("ttft", "tpot"), ("time to first token", "time per output token")):
+        tail = _common_tail(compared, name)
+        for system in _systems_in_order(compared["system"]):
+            points = compared[compared["system"] == system].set_index("offered").sort_index()
+            seeds = runs[runs["system"] == system].groupby("offered")
+            for q, style, marker in ((50, "-", "o"), (tail, "--", "x")):
+                if q is None:
+                    continue
+                column = f"{name}_p{q}_s"
+                spread = seeds[column].agg(["min", "max", "count"])
+                complete = bool(len(spread)) and bool((spread["count"] == seeds.size()).all())
+                _band(axes, points.index, points[column].astype(float), spread["min"] if complete else None,
+                      spread["max"] if complete else None, system, system if q == 50 else "_", style, marker)
+        axes.set_yscale("log")
+        axes.yaxis.set_major_formatter(FuncFormatter(_seconds))
+        axes.yaxis.set_minor_formatter(FuncFormatter(_two_and_five))
+        tail_text = f"dashed: p{tail}" if tail else "no tail: too few requests"
+        _label(axes, "seconds", f"{what} (solid: p50; {tail_text})")
+    return figure
+
+
+def _bars(axes, values: pd.DataFrame, column: str, ylabel: str, title: str) -> None:
+    """Per system, the median over its runs with the min-max as error bars; a system without the counter says so."""
+    systems = _systems_in_order(values["system"])
+    for index, system in enumerate(systems):
+        counted = pd.to_numeric(values.loc[values["system"] == system, column], errors="coerce").dropna()
+        if not len(counted):
+            axes.text(index, 0, NOT_COUNTED, rotation=90, ha="center", va="bottom", fontsize=7)
+            continue
+        median = counted.median()
+        axes.bar(index, median, color=_system_color(system),
+                 yerr=[[median - counted.min()], [counted.max() - median]], capsize=3)
+    axes.set_xticks(range(len(systems)), systems, rotation=30, ha="right", fontsize=7)
+    axes.set_ylabel(ylabel)
+    axes.set_title(title, fontsize=9)
+
+
+def bars_figure(runs: pd.DataFrame, title: str, panels: tuple) -> object:
+    """Two panels of per-system bars (`_bars`), each given as (column, y label, title)."""
+    figure, axes = _pair(f"{title} (bar: median over each system's runs; whiskers: their range)")
+    for each, (column, ylabel, panel_title) in zip(axes, panels):
+        _bars(each, runs, column, ylabel, panel_title)
+    return figure
+
+
+def figures(tables: dict, backbone: str) -> dict:
+    """Every figure of one backbone, by its name in layout.BATCHING_FIGURES."""
+    runs = plotted(tables["table"][tables["table"]["backbone"] == backbone], tables["best"])
+    compared = plotted(tables["compared"][tables["compared"]["backbone"] == backbone], tables["best"])
+    return {"throughput-vs-load": throughput_figure(_loaded(runs), backbone, tables["objectives"]),
+            "latency-vs-load": latency_figure(_loaded(compared), _loaded(runs), backbone),
+            "waste": bars_figure(runs, f"{backbone}: waste", (
+                ("wasted_slot_fraction", "share of executed query token-slots", "query slots that advanced no request"),
+                ("wasted_kv_fraction", "share of executed key/value slots",
+                 "key/value slots outside the query's own request"))),
+            "ttft-tpot": latency_distributions(tables["requests"], backbone),
+            "copies-memory": bars_figure(runs, f"{backbone}: cache copies and memory", (
+                ("copied_mib", "MiB per run", "key/value bytes copied by splices, removals, compaction"),
+                ("peak_above_loaded_mib", "MiB", "peak memory of the serving process above its loaded model")))}
+
+
+def write_all(paths: list[Path], tables_dir: Path, plots_dir: Path, objectives: Objectives = Objectives()) -> list[Path]:
     from revmux.core.atomic import atomic_write_svg, atomic_write_text
 
-    runs = collect(paths)
-    requests = pd.concat([request_rows(path) for path in paths], ignore_index=True)
+    tables = build_tables(paths, objectives)
     tables_dir, plots_dir = Path(tables_dir), Path(plots_dir)
-    written = []
     table = tables_dir / Path(layout.BATCHING_TABLE).name
-    atomic_write_text(table, runs.to_csv(index=False))
-    runs_table, ratio_table = shown(runs), ratios(runs)
-    markdown = runs_table.to_markdown(index=False, floatfmt=".3f") + "\n\n" + ratio_table.to_markdown(index=False, floatfmt=".2f") + "\n"
-    atomic_write_text(table.with_suffix(".md"), markdown)
-    atomic_write_text(table.with_suffix(".html"), runs_table.to_html(index=False, float_format="%.3f")
-                      + ratio_table.to_html(index=False, float_format="%.2f"))
-    written += [table, table.with_suffix(".md"), table.with_suffix(".html")]
-    for backbone in runs["backbone"].unique():
-        for name, figure in figures(runs, requests, backbone).items():
+    verdict_file = tables_dir / Path(layout.BATCHING_VERDICTS).name
+    files = {table: tables["table"].to_csv(index=False), table.with_suffix(".md"): markdown(tables, objectives),
+             table.with_suffix(".html"): html(tables, objectives), verdict_file: verdicts_text(tables["verdicts"], objectives)}
+    for path, text in files.items():
+        atomic_write_text(path, text)
+    written = list(files)
+    for backbone in tables["table"]["backbone"].unique():
+        for name, figure in figures(tables, backbone).items():
             path = plots_dir / layout.BATCHING_PLOT.format(backbone=backbone, figure=name)
             atomic_write_svg(path, figure)
             written.append(path)

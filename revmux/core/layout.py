@@ -68,7 +68,9 @@ BATCHING_RUN = "{results}/batching/{backbone}/runs/s{seed}/{workload}/{system}.j
 BATCHING_RECORDS = "{results}/batching/{backbone}/runs/s{seed}/{workload}/{system}.csv.gz"  # its requests, one row each
 BATCHING_TABLE = "{results}/tables/batching.csv"
 BATCHING_PLOT = "batching-{backbone}-{figure}.svg"  # under PLOTS_DIR
-BATCHING_FIGURES = ("throughput-vs-load", "latency-vs-load", "waste", "ttft-tpot")
+BATCHING_FIGURES = ("throughput-vs-load", "latency-vs-load", "waste", "ttft-tpot", "copies-memory")
+# The verdict sentences alone, beside batching.md (the multiplexing track's are verdicts.md there).
+BATCHING_VERDICTS = "{results}/tables/batching-verdicts.md"
 # The caching track: Zhu et al.'s synthetic suite, one file of per-run results per scenario.
 CACHING_SUITE = "{results}/caching/synthetic-{scenario}.csv.gz"
 CACHING_TABLES = ("caching-synthetic.md", "caching-synthetic.csv", "caching-synthetic-ratios.csv")  # under TABLES_DIR
