@@ -106,7 +106,8 @@ def test_aggregate_gives_one_row_per_run_and_the_expected_summary(tiny_results):
     assert revmux.accuracy_ci_low <= revmux.accuracy_mean <= revmux.accuracy_ci_high
     profile = json.loads((tiny_results / "speed" / "minilm-l6" / "revmux-n2-p3-b8-len16.json").read_text())
     assert revmux.speedup == pytest.approx(profile["speedup"]["measured"])
-    assert revmux.ceiling == pytest.approx(profile["speedup"]["ceiling"])
+    assert revmux.ceiling == pytest.approx(profile["flops_per_sample"]["ratio"])  # mux and demux counted
+    assert revmux.cost_free_ceiling == pytest.approx(profile["speedup"]["ceiling"])
     assert (revmux.timed_device, revmux.timed_dtype, revmux.timed_threads) == ("cpu", "float32", profile["settings"]["threads"])
     path = profile["memory"]["paths"]["multiplexed"]
     for column, key in (("weights_bytes", "weights_bytes"), ("working_set_bytes", "working_set_bytes")):
@@ -169,7 +170,7 @@ def test_a_profile_row_says_which_cpu_instructions_its_kernels_had(tiny_results)
 
     profile = json.loads((tiny_results / "speed" / "minilm-l6" / "revmux-n2-p3-b8-len16.json").read_text())
     kernels = profile_row(profile)["cpu_kernels"]
-    assert kernels.startswith(f"{torch.backends.cpu.get_cpu_capability()}; int8: ")
+    assert kernels.startswith(f"{torch.backends.cpu.get_cpu_capability()}; int8 dot-product instructions: ")
     host = profile["environment"]["host"]
     del host["cpu_capability"], host["int8_instructions"]  # a profile written before they were recorded
     assert profile_row(profile)["cpu_kernels"] is None

@@ -147,7 +147,7 @@ def test_the_verdicts_agree_with_the_pareto_front_of_the_table():
     assert any("teacher on int8" in v.options for v in found)
     for verdict in found:
         if "teacher on int8" in verdict.options:
-            assert "this holds for this machine's CPU kernels (AVX2; int8: none) only" in verdict.text, verdict.text
+            assert "this holds for this machine's CPU kernels (AVX2; int8 dot-product instructions: none) only" in verdict.text, verdict.text
 
 
 def test_one_seed_yields_no_accuracy_win_only_speed():
@@ -161,7 +161,7 @@ def test_one_seed_yields_no_accuracy_win_only_speed():
     assert set(speed) == {"revmux N=2", "adapter N=2", "truncate 5 layers (FLOPs of revmux N=2)", "teacher on int8",
                           "hadamard N=4"}
     assert re.search(r"revmux N=2 is faster than the teacher: 1\.\d\dx \[1\.\d\d, 1\.\d\d\]\.$", speed["revmux N=2"])
-    assert "CPU kernels (AVX2; int8: none)" in speed["teacher on int8"]
+    assert "CPU kernels (AVX2; int8 dot-product instructions: none)" in speed["teacher on int8"]
     markdown = verdicts_markdown(found)
     assert markdown.startswith("### rt-polarity, minilm-l6\n\n- Seed-to-seed variation was not measured")
 
@@ -229,3 +229,46 @@ def test_an_option_run_with_one_seed_among_several_wins_nothing_on_accuracy_and_
     assert not any(truncate in v.options for v in found if v.kind in ("dominates", "teacher"))
     assert listed_front(found) == {"teacher", "revmux N=2"}
     assert summary.set_index("method").loc["truncate", "pareto_front"] is None
+
+
+def test_few_seeds_widen_the_accuracy_interval_to_students_t():
+    """Three seeds whose paired differences are +5, +8 and +0.2 points, on examples with little noise: a
+    bootstrap over the seeds stays above 0 (it never reaches past the extreme seed), Student's t over 2 degrees
+    of freedom reaches below it, so the difference is not a win."""
+    from revmux.analysis.bootstrap import accuracy_interval, hierarchical_ci
+
+    differences = [np.full(600, d) + np.random.default_rng(s).normal(0, 0.01, 600) for s, d in enumerate((0.05, 0.08, 0.002))]
+    assert hierarchical_ci(differences, resamples=RESAMPLES)[0] > 0
+    low, high = accuracy_interval(differences, resamples=RESAMPLES)
+    assert low < 0 < high
+    assert accuracy_interval([differences[0]], resamples=RESAMPLES) == hierarchical_ci([differences[0]], resamples=RESAMPLES)
+
+
+def test_two_timed_options_get_the_run_to_run_margin_once_each_in_quadrature():
+    """Two options each timed in its own profile: each speed-up can move by the margin between reruns, so
+    their ratio's interval is widened by (1 + margin) ** sqrt(2); against the teacher (1 by definition) once."""
+    from revmux.analysis.verdicts import RUN_TO_RUN_MARGIN, compare
+
+    x = {"task": "t", "backbone": "b", "method": "revmux", "n": 2, "p": 3, "speedup": 1.2, "profile_valid": True}
+    y = {**x, "method": "truncate", "speedup": 1.0}
+    teacher = {**x, "method": "identity", "n": 1, "speedup": 1.0}
+    vectors = {option_key(row): {s: [np.ones(10)] for s in range(3)} for row in (x, y, teacher)}
+    draws = {option_key(x): np.full(100, 1.2), option_key(y): np.full(100, 1.0), option_key(teacher): None}
+    both = compare(x, y, vectors, draws, RESAMPLES)
+    assert both["ratio_ci_low"] == pytest.approx(1.2 / (1 + RUN_TO_RUN_MARGIN) ** np.sqrt(2))
+    assert both["ratio_ci_high"] == pytest.approx(1.2 * (1 + RUN_TO_RUN_MARGIN) ** np.sqrt(2))
+    one = compare(x, teacher, vectors, draws, RESAMPLES)
+    assert one["ratio_ci_low"] == pytest.approx(1.2 / (1 + RUN_TO_RUN_MARGIN))
+
+
+def test_a_multiplexers_ceiling_counts_its_own_mux_and_demux():
+    """The ceiling is the speed-up if time followed the counted FLOPs of the path as it runs, mux and demux
+    included; the cost-free (a + b) / (a + b / N) is kept beside it for the figure."""
+    from revmux.analysis.tables import profile_row
+
+    timed = profile("revmux", 2, speedup=1.30, ceiling=1.29)
+    timed["speedup"]["ceiling"] = 1.33  # (a + b) / (a + b / N): multiplexing for free
+    timed["speedup"]["ceiling_parts"] = {"per_instance_flops": 1.0, "per_composite_flops": 1.0}
+    row = profile_row(timed, resamples=RESAMPLES)
+    assert row["ceiling"] == pytest.approx(1.29) and row["cost_free_ceiling"] == pytest.approx(1.33)
+    assert row["ceiling_flag"] in ("above ceiling", "suspect")

@@ -37,7 +37,8 @@ BOOTSTRAP_NOTE = (
 SPEED_NOTE = (
     "Speed-up intervals: 95% percentile bootstrap over the profile's timed rounds (the teacher's and the method's "
     "values of a round together); they cover within-run timing noise only. Ceiling: the speed-up if time followed the "
-    "counted FLOPs (teacher / path; for multiplexers (a + b) / (a + b / N)); n/a for quantized paths, since "
+    "counted FLOPs (teacher / path; a multiplexer's path includes its mux and demux, so its ceiling is below the "
+    "cost-free (a + b) / (a + b / N) drawn in the figure); n/a for quantized paths, since "
     "quantization changes the cost of each FLOP, not their number; nor is it a hard bound (the count leaves out "
     "element-wise work and memory traffic). 'above ceiling': a measured speed-up above its ceiling; 'SUSPECT': one "
     "whose interval lies wholly above it, or whose profile is invalid."

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from revmux.analysis.bootstrap import (
-    RESAMPLES, hierarchical_ci, mean_over_seeds, percentile_interval, ratio_draws, seed_sd, speedup_draws, stable_seed,
+    RESAMPLES, accuracy_interval, mean_over_seeds, percentile_interval, ratio_draws, seed_sd, speedup_draws, stable_seed,
 )
 
 RUN_KEYS = ["task", "backbone", "method", "n", "p", "seed"]
@@ -102,10 +102,11 @@ def _path_memory(memory: dict, key: str) -> tuple[int | None, str | None]:
 
 
 def _cpu_kernels(host: dict) -> str | None:
-    """What torch's CPU kernels ran with, e.g. 'AVX512; int8: avx512_vnni' (None for profiles that predate it)."""
+    """What torch's CPU kernels ran with, e.g. 'AVX512; int8 dot-product instructions: avx512_vnni' (None for
+    profiles that predate it). Without such instructions int8 still runs, on plain AVX2/AVX-512 kernels."""
     if "cpu_capability" not in host:
         return None
-    return f"{host['cpu_capability']}; int8: {', '.join(host['int8_instructions']) or 'none'}"
+    return f"{host['cpu_capability']}; int8 dot-product instructions: {', '.join(host['int8_instructions']) or 'none'}"
 
 
 def is_quantized(method: str) -> bool:
@@ -115,14 +116,21 @@ def is_quantized(method: str) -> bool:
 
 def profile_ceiling(profile: dict) -> tuple[float | None, str]:
     """The speed-up the profile's path would reach if time followed its counted FLOPs, and how it is counted;
-    None for a quantized path, with the reason."""
+    None for a quantized path, with the reason. A multiplexer's count includes its own mux and demux, so its
+    ceiling is below the cost-free (a + b) / (a + b / N) the profile also records (`cost_free_ceiling`)."""
     base, _, scheme = profile["settings"]["method"].partition("+")
     if scheme:
         return None, QUANTIZED_CEILING.format(scheme=scheme)
     flops = profile["flops_per_sample"]
     if base == "truncate" or (profile.get("method_path") or {}).get("depth") is not None:
         return flops["teacher"] / flops["multiplexed"], "counted FLOPs per sample, teacher / truncated model"
-    return profile["speedup"]["ceiling"], "counted FLOPs, (a + b) / (a + b / N)"
+    return flops["teacher"] / flops["multiplexed"], "counted FLOPs per sample, teacher / multiplexed path (mux and demux included)"
+
+
+def _multiplexes(profile: dict) -> bool:
+    base, _, scheme = profile["settings"]["method"].partition("+")
+    depth = (profile.get("method_path") or {}).get("depth")
+    return not scheme and base not in ("identity", "truncate") and depth is None and profile["settings"]["n"] > 1
 
 
 def likely_cause(reasons: list[str]) -> str:
@@ -184,6 +192,8 @@ def profile_row(profile: dict, resamples: int = BOOTSTRAP_RESAMPLES) -> dict:
         "speedup_round_sd": per_round.get("stdev", float(np.std(per_round["values"], ddof=1))),
         "speedup_round_cv": per_round["cv"],
         "ceiling": ceiling, "ceiling_source": ceiling_source,
+        # the speed-up if multiplexing itself cost nothing (None for paths that do not multiplex)
+        "cost_free_ceiling": profile["speedup"]["ceiling"] if _multiplexes(profile) else None,
         "ceiling_per_instance_flops": profile["speedup"].get("ceiling_parts", {}).get("per_instance_flops"),
         "ceiling_per_composite_flops": profile["speedup"].get("ceiling_parts", {}).get("per_composite_flops"),
         "share_of_ceiling": None if ceiling is None else profile["speedup"]["measured"] / ceiling,
@@ -266,7 +276,7 @@ def at_setting(profiles: pd.DataFrame, setting: dict | None) -> pd.DataFrame:
     return profiles[keep]
 
 
-SPEED_COLUMNS = ["speedup", "speedup_ci_low", "speedup_ci_high", "speedup_round_sd", "ceiling", "ceiling_note",
+SPEED_COLUMNS = ["speedup", "speedup_ci_low", "speedup_ci_high", "speedup_round_sd", "ceiling", "cost_free_ceiling", "ceiling_note",
                  "ceiling_flag", "ceiling_flag_reason", "throughput_samples_per_s", "teacher_samples_per_s",
                  "latency_p50_s", "weights_bytes", "working_set_bytes", "memory_note", "energy_per_sample_j",
                  "profile_valid", "invalid_reasons", "profiles"]
@@ -299,13 +309,14 @@ def option_speed(profiles: pd.DataFrame, backbone: str, method: str, n: int, p: 
     reasons = [r for text in rows["invalid_reasons"].dropna() for r in str(text).split("; ") if r]
     if teacher:
         speed = {"speedup": 1.0, "speedup_ci_low": 1.0, "speedup_ci_high": 1.0, "speedup_round_sd": 0.0, "ceiling": 1.0,
-                 "ceiling_note": None, "draws": None}
+                 "cost_free_ceiling": None, "ceiling_note": None, "draws": None}
     else:
         draws = np.median(np.vstack(rows[SPEEDUP_DRAWS].tolist()), axis=0) if SPEEDUP_DRAWS in rows else None
         low, high = percentile_interval(draws) if draws is not None else (None, None)
         ceiling = _median(rows["ceiling"])
         speed = {"speedup": _median(rows["speedup"]), "speedup_ci_low": low, "speedup_ci_high": high,
                  "speedup_round_sd": _median(rows["speedup_round_sd"]), "ceiling": ceiling,
+                 "cost_free_ceiling": _median(rows["cost_free_ceiling"]) if "cost_free_ceiling" in rows else None,
                  "ceiling_note": None if ceiling is not None else rows["ceiling_source"].dropna().iloc[0], "draws": draws}
     flag, flag_reason = ceiling_check(speed["speedup"], speed["ceiling"], speed["speedup_ci_low"], reasons)
     return {
@@ -357,8 +368,8 @@ def summary_table(runs: list[tuple[dict, np.ndarray, np.ndarray, np.ndarray]], p
         delta = [vectors[0] - vectors[1] for vectors in seeds.values()]
         rows = np.vstack(stacked[key])
         per_row = rows.mean(axis=1)  # per (seed, regrouping): the spread the paper's layout reports
-        accuracy_low, accuracy_high = hierarchical_ci(method, resamples, seed)
-        delta_low, delta_high = hierarchical_ci(delta, resamples, seed)
+        accuracy_low, accuracy_high = accuracy_interval(method, resamples, seed)
+        delta_low, delta_high = accuracy_interval(delta, resamples, seed)
         first = first_run[key]
         speed = option_speed(profiles, key[1], key[2], key[3], key[4])
         speed.pop("draws")

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from revmux.analysis.bootstrap import hierarchical_ci, mean_over_seeds, percentile_interval
+from revmux.analysis.bootstrap import accuracy_interval, mean_over_seeds, percentile_interval
 from revmux.analysis.tables import (
     BOOTSTRAP_RESAMPLES, SUMMARY_KEYS, is_quantized, method_label, option_speed, seed_vectors, speedup_text, summary_table,
 )
@@ -31,14 +31,16 @@ MIN_SEEDS = 3  # with 2, a percentile interval over seeds is about their [min, m
 RUN_TO_RUN_MARGIN = 0.05
 VERDICT_NOTE = (
     "Computed from the summary table. X dominates Y when X's accuracy minus Y's (paired: the same seeds, by seed "
-    "index, and the same examples; 95% bootstrap drawing seeds, then one set of examples shared by every drawn "
-    "seed) has an interval not below 0 points, X's speed-up over Y's has an interval not below 1x, and at least "
-    "one of the two lies strictly above. The speed-up interval is a bootstrap over each profile's timed rounds, "
-    f"widened by {RUN_TO_RUN_MARGIN:.0%} each way for how much reruns of one profile move its speed-up on this "
-    "project's CPU; an option whose timing is invalid is left out. The Pareto front: the options no other option "
-    f"dominates. Accuracy differences need at least {MIN_SEEDS} seeds, and with so few seeds they are indicative "
-    "only; every pair of options is compared, with no correction for the number of comparisons. A speed-up "
-    "measured on int8 kernels holds for the CPU it was measured on."
+    "index, and the same examples) has an interval not below 0 points, X's speed-up over Y's has an interval not "
+    "below 1x, and at least one of the two lies strictly above. The accuracy interval is the wider of a 95% "
+    "bootstrap drawing seeds, then one set of examples shared by every drawn seed, and Student's t interval over "
+    "the seeds' means (a bootstrap over 3 seeds never reaches past the extreme seeds). The speed-up interval is a "
+    f"bootstrap over each profile's timed rounds, widened by {RUN_TO_RUN_MARGIN:.0%} each way per independently "
+    "timed profile, in quadrature (about 7% between two options, 5% against the teacher), for how much reruns of "
+    "one profile move its speed-up on this project's CPU; an option whose timing is invalid is left out. The "
+    f"Pareto front: the options no other option dominates. Accuracy differences need at least {MIN_SEEDS} seeds, "
+    "and with so few seeds they are indicative only; every pair of options is compared, with no correction for "
+    "the number of comparisons. A speed-up measured on int8 kernels holds for the CPU it was measured on."
 )
 ONE_SEED = (f"Seed-to-seed variation was not measured with at least {MIN_SEEDS} seeds: no accuracy difference is called a win, no option is "
             "said to dominate another and no Pareto front is drawn; only speed differences are stated.")
@@ -68,9 +70,11 @@ def dominates(accuracy_low: float, ratio_low: float) -> bool:
     return accuracy_low >= 0 and ratio_low >= 1 and (accuracy_low > 0 or ratio_low > 1)
 
 
-def with_run_to_run(low: float, high: float) -> tuple[float, float]:
-    """A speed-up (or ratio) interval over one run's rounds, widened by how much reruns move it."""
-    return low / (1 + RUN_TO_RUN_MARGIN), high * (1 + RUN_TO_RUN_MARGIN)
+def with_run_to_run(low: float, high: float, profiles: int = 1) -> tuple[float, float]:
+    """A speed-up (or ratio) interval over one run's rounds, widened by how much reruns move it: once per
+    independently timed profile in it, added in quadrature on the log scale (two profiles: about 7%)."""
+    factor = (1 + RUN_TO_RUN_MARGIN) ** np.sqrt(profiles)
+    return low / factor, high * factor
 
 
 def compare(x, y, vectors: dict, draws: dict, resamples: int, seed: int = 0) -> dict:
@@ -82,14 +86,15 @@ def compare(x, y, vectors: dict, draws: dict, resamples: int, seed: int = 0) -> 
         if vectors[kx][s][0].shape != vectors[ky][s][0].shape:
             raise ValueError(f"seed {s} of {kx} and {ky} was evaluated on different examples: they cannot be paired")
     difference = [vectors[kx][s][0] - vectors[ky][s][0] for s in common]
-    low, high = hierarchical_ci(difference, resamples, seed) if common else (np.nan, np.nan)
+    low, high = accuracy_interval(difference, resamples, seed) if common else (np.nan, np.nan)
     size = next((len(draws[k]) for k in (kx, ky) if draws.get(k) is not None), resamples)
 
     def speed_draws(key) -> np.ndarray:  # the teacher's speed-up is 1 by definition: no draws
         return np.ones(size) if draws.get(key) is None else np.asarray(draws[key])
 
     ratio_low, ratio_high = percentile_interval(speed_draws(kx) / speed_draws(ky))
-    ratio_low, ratio_high = with_run_to_run(ratio_low, ratio_high)
+    # each option's speed-up moves between reruns on its own; the teacher's is 1 by definition
+    ratio_low, ratio_high = with_run_to_run(ratio_low, ratio_high, sum(draws.get(k) is not None for k in (kx, ky)))
     # An invalid timing decides nothing: the option is left out of dominance and of the front.
     timings_valid = all(_timing_valid(row) for row in (x, y))
     decided = len(common) >= MIN_SEEDS and timings_valid
@@ -257,7 +262,7 @@ def verdicts(summary: pd.DataFrame, pairs: pd.DataFrame, profiles: pd.DataFrame)
                 if row["method"] == "identity":
                     continue
                 low, high = row["speedup_ci_low"], row["speedup_ci_high"]
-                low, high = with_run_to_run(low, high)  # the allowance a comparison of two options gets
+                low, high = with_run_to_run(low, high)  # one profile: the option's own
                 relation = ("is faster than the teacher" if low > 1 else "is slower than the teacher" if high < 1
                             else "does not differ from the teacher in speed within the interval")
                 say("speed", f"{on_machine}, {labels[option_key(row)]} {relation}: "
