@@ -131,10 +131,15 @@ class Engine:
         return out.logits[:, -1].argmax(-1), out.past_key_values
 
     def _cache(self, layers: list[tuple[torch.Tensor, torch.Tensor]]) -> DynamicCache:
-        """A DynamicCache holding `layers`. Building it copies every tensor (each layer is filled through
-        `update`, which concatenates onto an empty tensor), so a view costs as much as a copy here."""
-        self.counters.copied_bytes += _nbytes(layers)
-        return DynamicCache(ddp_cache_data=layers, config=self.model.config)
+        """A DynamicCache holding `layers` as they are. Every caller passes freshly built tensors (a splice's
+        or removal's one copy, counted where it is made), so the cache takes them without another copy:
+        filling it through `DynamicCache(ddp_cache_data=...)` would concatenate each onto an empty tensor,
+        writing every byte a second time, which no serving engine pays."""
+        cache = DynamicCache(config=self.model.config)
+        for layer, (keys, values) in zip(cache.layers, layers):
+            layer.lazy_initialization(keys, values)
+            layer.keys, layer.values = keys, values
+        return cache
 
     def _padded_prompts(self, rows: list[Row]) -> tuple[torch.Tensor, torch.Tensor]:
         width = max(len(row.request.prompt_ids) for row in rows)
@@ -220,8 +225,7 @@ class Engine:
         started = time.perf_counter()
         keep_running = list(range(past)) + [past + width - 1]
         joint = _layers(joint_cache)
-        # Indexing the columns with a list copies the running rows' keys; the newcomers' are a view, which
-        # only the DynamicCache built from it copies.
+        # Indexing the columns with a list copies the running rows' keys; the newcomers' stay a view (no copy).
         kept = [(k[:running, :, keep_running], v[:running, :, keep_running]) for k, v in joint]
         self.counters.copied_bytes += _nbytes(kept)
         old = PaddedBatch(batch.rows, self._cache(kept), mask[:running, keep_running], tokens[:running])
