@@ -170,13 +170,23 @@ def load_tokenizer(spec: BackboneSpec | str, resources: Path | None = None):
     return _from_pretrained(spec, resources, transformers.AutoTokenizer)
 
 
-def _build_random(spec: BackboneSpec, dtype: torch.dtype) -> torch.nn.Module:
+def backbone_config(spec: BackboneSpec, resources: Path | None = None):
+    """The backbone's transformers configuration alone (no weights): what checks read before a model load."""
     import transformers
 
-    source = spec.source
-    assert isinstance(source, RandomInitSource)
-    config = transformers.AutoConfig.for_model(source.model_type, **source.config_kwargs)
-    with torch.random.fork_rng(devices=[]):
+    if isinstance(spec.source, RandomInitSource):
+        return transformers.AutoConfig.for_model(spec.source.model_type, **spec.source.config_kwargs)
+    return _from_pretrained(spec, resources, transformers.AutoConfig)
+
+
+def _build_random(spec: BackboneSpec, dtype: torch.dtype, device: str = "cpu") -> torch.nn.Module:
+    """Random weights drawn on `device` itself: an 8B-parameter shape takes minutes to draw on a CPU and
+    seconds on a GPU. The same seed gives the same weights on every run of one device type."""
+    assert isinstance(spec.source, RandomInitSource)
+    config = backbone_config(spec)
+    target = torch.device(device)
+    forked = [target.index or 0] if target.type == "cuda" else []
+    with torch.random.fork_rng(devices=forked), target:
         torch.manual_seed(0)  # the same random weights every time, so runs stay comparable
         return _model_class(spec.family).from_config(config, dtype=dtype)
 
@@ -193,7 +203,7 @@ def load_backbone(
     if isinstance(spec, str):
         spec = resolve_backbone(spec)
     if spec.random_init:
-        model = _build_random(spec, dtype)
+        model = _build_random(spec, dtype, device)
     else:
         model = _from_pretrained(spec, resources, _model_class(spec.family), dtype=dtype)
     tokenizer = load_tokenizer(spec, resources) if with_tokenizer else None

@@ -118,15 +118,9 @@ def write_trace(path: str | Path, requests: list[Request], texts: list[str] | No
 def model_limits(spec: BackboneSpec, resources: Path | None = None) -> tuple[int, int]:
     """The backbone's context length and vocabulary size, read from its configuration: no weights are
     loaded, so a trace is checked before the (possibly minutes-long) model load."""
-    import transformers
+    from revmux.backbones.load import backbone_config
 
-    from revmux.backbones.load import _from_pretrained
-    from revmux.backbones.registry import RandomInitSource
-
-    if isinstance(spec.source, RandomInitSource):
-        config = transformers.AutoConfig.for_model(spec.source.model_type, **spec.source.config_kwargs)
-    else:
-        config = _from_pretrained(spec, resources, transformers.AutoConfig)
+    config = backbone_config(spec, resources)
     return int(config.max_position_embeddings), int(config.vocab_size)
 
 
