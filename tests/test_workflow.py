@@ -53,19 +53,23 @@ def test_every_shipped_configuration_dry_runs_with_its_full_grid(configfile, tra
         assert "truncation" not in result.stdout
 
 
-def test_the_batching_configuration_serves_every_system_on_every_workload():
-    result = snakemake("-n", "--forceall", "--quiet", "rules", "--configfile", "config/batching-cpu.yaml")
+def test_the_batching_defaults_serve_every_system_and_sweep_statics_timeout_at_the_loads():
+    # config/batching-cpu.yaml's own plan: tests/test_batching_grid.py
+    override = ["--config", "batching={enabled: true}"]
+    result = snakemake("-n", "--forceall", "--quiet", "rules", *override)
     assert result.returncode == 0, result.stdout + result.stderr
-    # one job per workload (offline + 2 loads + 1 closed loop) and seed, each serving all 7 systems; one
-    # reference; a trace per load; no multiplexing
-    assert job_count(result.stdout, "batching_serve") == 4
-    commands = snakemake("-n", "--forceall", "-p", "--configfile", "config/batching-cpu.yaml").stdout
-    assert commands.count("--systems static padded-iteration baton baton-no-split hf-static hf-continuous unbatched") == 4
-    assert "runs/s0/offline/{system}.json" in commands
-    assert job_count(result.stdout, "batching_reference") == 1
-    assert job_count(result.stdout, "batching_load_trace") == 2
-    rules = {line.split()[0] for line in result.stdout.splitlines() if len(line.split()) == 2}
-    assert not rules & {"teacher", "train", "evaluate", "speed", "aggregate"}
+    # one job per workload and seed, serving all of its systems: 3 seeds x (offline + closed8) by the 9
+    # systems, 3 seeds x 5 loads by the 9 and static's timeout sweep; a reference per seed, a trace per load
+    assert job_count(result.stdout, "batching_serve") == 6
+    assert job_count(result.stdout, "batching_serve_load") == 15
+    assert job_count(result.stdout, "batching_reference") == 3
+    assert job_count(result.stdout, "batching_load_trace") == 15
+    commands = snakemake("-n", "--forceall", "-p", *override).stdout
+    systems = "static padded-iteration orca baton baton-no-split hf-static hf-continuous hf-continuous-orca unbatched"
+    assert commands.count(f"--systems {systems} --max-batch 8 --timeout 0.05 ") == 6
+    # static-t0.05-b8 is static itself, which serves every workload
+    assert commands.count(f"--systems {systems} static-t0-b8 static-t0.5-b8 static-t2-b8 --max-batch 8 ") == 15
+    assert "runs/s0/offline/{system}.json" in commands and "runs/s2/load0.25/{system}.json" in commands
 
 
 def test_the_default_run_has_one_caching_suite_job_per_table_and_its_report():

@@ -33,10 +33,23 @@ class ServeSettings:
     warmup_requests: int = 2  # served once before the clock starts (not measured)
 
 
-def check_serve(settings: ServeSettings) -> None:
-    from revmux.batching.systems import check_system
+def settings_for(system: str, **given) -> ServeSettings:
+    """ServeSettings of one system: a variant's name fixes its own timeout and max batch (static-t0.5-b8),
+    over the `given` ones (--timeout, --max-batch); `system` stays the variant's name, which files its result."""
+    from revmux.batching.systems import split_variant
 
-    check_system(settings.system)
+    _, fixed = split_variant(system)
+    return ServeSettings(system=system, **{**given, **fixed})
+
+
+def check_serve(settings: ServeSettings) -> None:
+    from revmux.batching.systems import split_variant
+
+    _, fixed = split_variant(settings.system)
+    for key, value in fixed.items():
+        if getattr(settings, key) != value:  # a result would record one setting under a name saying another
+            raise RevmuxError(f"system {settings.system} fixes {key} = {value:g}, but its settings give "
+                              f"{getattr(settings, key):g}: build them with settings_for({settings.system!r}, ...)")
     if settings.max_batch < 1:
         raise RevmuxError(f"max batch {settings.max_batch} must be at least 1 (--max-batch)")
     if settings.timeout_s < 0:

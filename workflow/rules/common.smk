@@ -89,7 +89,7 @@ wildcard_constraints:
     split=alternatives(SPLITS),
     workload=r"offline|load[0-9.]+|closed\d+",
     load=r"[0-9.]+",
-    system=alternatives(config["batching"]["systems"]),
+    system=alternatives(batching_grid.all_systems(config)),
     scenario=alternatives(caching_grid.SCENARIOS),
     pair=alternatives(config["caching"]["pairs"]) if config["caching"]["pairs"] else "$^",
 
@@ -191,6 +191,9 @@ BATCHING_TRACE = layout.pattern(layout.BATCHING_TRACE)
 BATCHING_REFERENCE = layout.pattern(layout.BATCHING_REFERENCE)
 BATCHING_RUN = layout.pattern(layout.BATCHING_RUN)
 BATCHING = config["batching"]
+# Who serves offline and the closed loops; who serves the Poisson loads (the static sweep serves only there).
+BATCHING_SYSTEMS = batching_grid.systems_for(config, "offline")
+BATCHING_LOAD_SYSTEMS = batching_grid.load_systems(config)
 
 
 def batching_run_outputs():

@@ -64,25 +64,29 @@ rule batching_reference:
         " --device {params.device} --dtype {params.dtype} --reference-out {output} --no-progress > {log} 2>&1"
 
 
-# One job per workload and seed serves every system, each in its own fresh process (`revmux serve
+# One job per workload and seed serves its systems, each in its own fresh process (`revmux serve
 # --systems A B ...`): a separate job per system would pay Python's and transformers' imports each time,
-# most of a short run.
+# most of a short run. Offline and the closed loops are served by BATCHING_SYSTEMS, the Poisson loads by
+# BATCHING_LOAD_SYSTEMS (with the static sweep, which serves only there): a rule each, since a rule's
+# outputs cannot depend on its wildcards.
 rule batching_serve:
     input:
         trace=batching_trace_for,
         reference=BATCHING_REFERENCE,
     output:
-        runs=expand(BATCHING_RUN, system=BATCHING["systems"], allow_missing=True),
-        records=expand(BATCHING_RECORDS, system=BATCHING["systems"], allow_missing=True),
+        runs=expand(BATCHING_RUN, system=BATCHING_SYSTEMS, allow_missing=True),
+        records=expand(BATCHING_RECORDS, system=BATCHING_SYSTEMS, allow_missing=True),
+    wildcard_constraints:
+        workload=r"offline|closed\d+",
     params:
         serve=lambda wildcards: batching_grid.serve_arguments(config, wildcards.workload),
-        systems=" ".join(BATCHING["systems"]),
+        systems=" ".join(BATCHING_SYSTEMS),
         out=lambda wildcards: BATCHING_RUN.format(system="{system}", **wildcards),
         threads=threads_for("batching_serve"),
     log:
         "logs/batching/{backbone}/s{seed}/{workload}.log",
     message:
-        "Serving the {wildcards.workload} trace of seed {wildcards.seed} with every system on {wildcards.backbone}"
+        "Serving the {wildcards.workload} trace of seed {wildcards.seed} on {wildcards.backbone} with {params.systems}"
         " ({params.threads} threads, {threads} cores held)"
     threads: timing_reservation("batching_serve")
     resources:
@@ -93,6 +97,16 @@ rule batching_serve:
     shell:
         "$REVMUX_PYTHON -m revmux --threads {params.threads} serve --trace {input.trace} --backbone {wildcards.backbone}"
         " --systems {params.systems} {params.serve} --reference {input.reference} --out '{params.out}' > {log} 2>&1"
+
+
+use rule batching_serve as batching_serve_load with:
+    output:
+        runs=expand(BATCHING_RUN, system=BATCHING_LOAD_SYSTEMS, allow_missing=True),
+        records=expand(BATCHING_RECORDS, system=BATCHING_LOAD_SYSTEMS, allow_missing=True),
+    wildcard_constraints:
+        workload=r"load[0-9.]+",
+    params:
+        systems=" ".join(BATCHING_LOAD_SYSTEMS),
 
 
 rule batching_report:
