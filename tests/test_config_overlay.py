@@ -37,7 +37,8 @@ def overlay_file(tmp_path, text: str) -> str:
 @pytest.mark.parametrize(("configfile", "target", "jobs"), [
     (None, None, 45),
     ("alternatives.yaml", None, 108),
-    ("batching-cpu.yaml", None, 12),
+    ("batching-cpu.yaml", None, 46),
+    ("batching-gpu.yaml", None, 9),
     ("caching-pairs.yaml", None, 24),
     ("config.yaml", None, 45),
     ("glue-cpu.yaml", None, 60),
@@ -55,7 +56,7 @@ def test_every_shipped_configuration_keeps_its_grid_when_it_overlays_the_default
 
 
 def test_the_table_of_counts_covers_every_shipped_configuration():
-    covered = {"alternatives.yaml", "batching-cpu.yaml", "caching-pairs.yaml", "config.yaml", "glue-cpu.yaml",
+    covered = {"alternatives.yaml", "batching-cpu.yaml", "batching-gpu.yaml", "caching-pairs.yaml", "config.yaml", "glue-cpu.yaml",
                "gpu-alternatives.yaml", "gpu-shapes.yaml", "paper.yaml"}
     assert set(SHIPPED) == covered, "add the new configuration's dry-run job count to the table above"
 

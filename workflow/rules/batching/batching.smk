@@ -116,6 +116,7 @@ rule batching_report:
     output:
         table=f"{TABLES_DIR}/batching.csv",
         markdown=f"{TABLES_DIR}/batching.md",
+        verdicts=f"{TABLES_DIR}/{os.path.basename(layout.BATCHING_VERDICTS)}",
         html=report(
             f"{TABLES_DIR}/batching.html",
             caption="../../report/batching/table.rst",
