@@ -1,5 +1,6 @@
 """Key/value accounting of the generation track, on stories260K: the key/value slots each forward pass spans
-and the useful ones among them, the bytes each cache re-layout writes, hand-computed per engine operation;
+and the useful ones among them, the bytes each cache re-layout writes and the bytes the DynamicCache writes as
+it grows, hand-computed per engine operation;
 what the schedulers and anchors report from them; and the serving process's peak above the loaded model."""
 
 from __future__ import annotations
@@ -49,6 +50,26 @@ def test_a_decode_step_spans_the_padded_cache_and_uses_each_rows_real_keys(model
     engine.decode(batch)
     executed, useful, copied = (now - then for now, then in zip(_kv(engine), before))
     assert (executed, useful, copied) == (2 * 1 * 6, (3 + 1) + (5 + 1), 0)
+
+
+def _growth(engine: Engine) -> int:
+    return engine.counters.cache_growth_bytes
+
+
+def test_every_pass_through_a_dynamic_cache_writes_the_whole_cache_again(model):
+    """DynamicCache grows by concatenation: a pass writes every column of its cache after the pass, padding
+    included, not only its new ones."""
+    engine, column = Engine(model), _column_bytes(model)
+    batch = engine.prefill(_rows(3, 5))
+    assert _growth(engine) == 2 * 5 * column == _cache_bytes(batch)
+    engine.decode(batch)
+    engine.decode(batch)
+    assert _growth(engine) == 2 * (5 + 6 + 7) * column
+    # a joint pass grows the re-laid-out cache (3 rows x 7 columns) by the newcomer's 4 query columns
+    before = _growth(engine)
+    engine.joint_step(batch, _rows(4), compact=False)
+    assert _growth(engine) - before == 3 * 11 * column
+    assert engine.counters.copied_bytes == 3 * 7 * column  # the re-layout is counted apart
 
 
 def test_a_cache_built_from_fresh_tensors_holds_them_without_another_copy(model):
@@ -132,6 +153,8 @@ def test_a_finished_row_held_in_a_static_batch_spans_keys_it_does_not_use(model,
     assert counters["executed_kv_slots"] == 4 * 3 * 3 + 4 * sum(3 + i for i in range(1, 20))
     assert counters["executed_kv_slots"] - counters["useful_kv_slots"] == sum(3 + i for i in range(2, 20))
     assert counters["copied_bytes"] == 0
+    if system == "static":  # the prefill writes 4 rows x 3 columns, decode step i the 4 x (3 + i) cache
+        assert counters["cache_growth_bytes"] == 4 * sum(3 + i for i in range(20)) * _column_bytes(model)
 
 
 def test_static_batching_and_generate_count_the_same_padded_key_value_slots(model):
@@ -189,6 +212,6 @@ def test_a_serving_run_writes_the_key_value_waste_and_the_peak_above_the_loaded_
     result = json.loads(out.read_text())
     summary, memory = result["summary"], result["memory"]
     assert 0 < summary["wasted_kv_fraction"] < 1 and summary["executed_kv_slots"] > summary["useful_kv_slots"] > 0
-    assert isinstance(summary["copied_bytes"], int)
+    assert isinstance(summary["copied_bytes"], int) and summary["cache_growth_bytes"] > 0
     assert 0 <= memory["peak_above_loaded_bytes"] < memory["peak_bytes"]
     assert memory["loaded_baseline_bytes"] > 0

@@ -46,7 +46,8 @@ def test_orca_pays_no_padding_in_queries_or_keys(model, monkeypatch, spacing_s):
     real = sum(len(r.prompt_ids) + r.output_tokens - 1 for r in requests)
     assert counters["executed_slots"] == counters["useful_slots"] == real
     assert sum(queries for queries, _ in calls) == layers * real
-    assert counters["copied_bytes"] == 0 and counters["splices"] == 0
+    # each request's keys are written in place into its reserved buffer: no re-layout and no cache growth
+    assert counters["copied_bytes"] == 0 and counters["splices"] == 0 and counters["cache_growth_bytes"] == 0
 
 
 def test_a_newcomer_joins_a_running_request_mid_decode_without_touching_its_keys(model):
@@ -78,3 +79,24 @@ def test_a_newcomer_joins_a_running_request_mid_decode_without_touching_its_keys
 def test_the_model_attends_as_before_after_an_orca_run(model):
     serve("orca", model, make_requests(3, seed=2, spacing_s=0.0), max_batch=2)
     assert model.config._attn_implementation != packed.ATTENTION
+
+
+@pytest.mark.parametrize("concurrency", [None, 2])
+def test_each_request_reserves_its_prompt_plus_the_longest_output_of_the_trace(model, monkeypatch, concurrency):
+    """Orca does not know a request's output length when it admits it: every buffer holds the request's
+    prompt plus the most any request of the trace generates, whatever its own output."""
+    from revmux.batching.schedulers import orca
+
+    requests = [Request(f"q{k}", 0.0, tuple(range(5, 5 + prompt)), output)
+                for k, (prompt, output) in enumerate([(3, 2), (9, 11), (4, 5), (6, 1)])]
+    reserved = []
+
+    def watched(model, capacity):
+        slot = packed.new_slot(model, capacity)
+        reserved.append(slot.keys[0].shape[2])
+        return slot
+
+    monkeypatch.setattr(orca, "new_slot", watched)
+    rows, _, _ = serve("orca", model, requests, max_batch=2, concurrency=concurrency)
+    assert sorted(reserved) == sorted(len(r.prompt_ids) + 11 for r in requests)
+    assert all(len(row.tokens) == row.request.output_tokens for row in rows)

@@ -10,7 +10,10 @@ Token-slot accounting: `executed` counts every (row, query position) a forward p
 only those that advance a request (a real prompt token, or the newest token of an unfinished row); the
 difference is padding and idle work. Key/value slots are counted the same way one level down, per (row,
 query, key column) of the attention product, since a padded batch's queries attend over padded columns
-too. Splices and row removals copy the cache: their time and the bytes they write are counted.
+too. Splices and row removals copy the cache: their time and the bytes they write are counted. So is the
+DynamicCache's own growth: every pass concatenates its new columns onto each layer's keys and values
+(`torch.cat` in transformers' `DynamicLayer.update`), writing the whole cache again, which an engine
+writing into preallocated buffers (`orca`) does not pay.
 """
 
 from __future__ import annotations
@@ -38,9 +41,12 @@ class Counters:
     # the causal mask inside one request is not (every system pays it alike).
     executed_kv_slots: int = 0
     useful_kv_slots: int = 0
-    # Key/value bytes written by splices, row removals and re-layouts (padding zeros included); not the
-    # DynamicCache's own growth by the pass's new columns, which every system on a DynamicCache pays alike.
+    # Key/value bytes written by splices, row removals and re-layouts (padding zeros included).
     copied_bytes: int = 0
+    # Key/value bytes the DynamicCache writes as it grows: each pass concatenates its new columns onto every
+    # layer's keys and values, so it writes the whole cache after the pass (padding included). Systems on
+    # preallocated buffers (`orca`) write only the new keys in place and count none.
+    cache_growth_bytes: int = 0
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
@@ -128,6 +134,7 @@ class Engine:
         queries = mask[:, -ids.shape[1]:].sum(1) * torch.tensor(active, device=mask.device)
         counters.useful_slots += int(queries.sum())
         counters.useful_kv_slots += int((queries * mask.sum(1)).sum())
+        counters.cache_growth_bytes += _nbytes(_layers(out.past_key_values))
         return out.logits[:, -1].argmax(-1), out.past_key_values
 
     def _cache(self, layers: list[tuple[torch.Tensor, torch.Tensor]]) -> DynamicCache:

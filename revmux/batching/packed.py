@@ -3,15 +3,28 @@ with no padding anywhere. Newcomers' whole prompts and running requests' single 
 concatenated into one sequence; every layer outside attention (projections, MLP, norms) sees them as one
 batch, and attention runs request by request, each request's queries over its own keys and values only.
 
-The keys and values live in one buffer per request and layer, sized for the request's prompt plus output
-when it is admitted (as Orca reserves a request's maximum length up front), so a pass writes its new
-keys in place: nothing is spliced, padded or copied when requests join or leave.
+The keys and values live in one buffer per request and layer, reserved when it is admitted for its
+prompt plus the longest output it may produce (Orca reserves a request's maximum length up front, not
+knowing its output length), so a pass writes its new keys in place: nothing is spliced, padded or copied
+when requests join or leave. The buffers are zero-filled, so the reservation is resident (host RSS counts
+only written pages) and the measured memory holds all of it, as a device allocator's would.
 
 How it plugs into transformers: an attention function registered under `ATTENTION` receives the packed
 queries, keys and values of one layer (after RoPE, which the packed position ids make per request) and a
 `PackedPlan` passed as a forward keyword; per request it calls transformers' own `sdpa_attention_forward`,
 the function unbatched `generate` uses, so the arithmetic per request is the reference's. The model keeps
 its usual attention outside `packed_attention` (the implementation is switched for the pass only).
+
+A bias against this system on a CPU: attention is one call per request and layer, where a real Orca runs
+one variable-length kernel (FlashAttention's varlen) per layer, and torch has none on the CPU. Nested
+(jagged) tensors with `F.scaled_dot_product_attention` (torch 2.13, CPU) refuse grouped-query keys (their
+matmul does not broadcast the head groups); with the key heads repeated they run, about 0.3 s for 8
+decode queries, and differ from the per-request result in the last bits. A hand-made variable-length
+attention would need every request's keys in one tensor, which means copying the whole cache every pass.
+Decode segments with equal pasts could share a call, but such pasts are rare. Measured on the development
+CPU (1 thread, shared with other jobs): a call costs about 20 µs even over one key (8 µs of it in torch's
+sdpa); on SmolLM2-135M decoding 8 requests with pasts of 200-290 tokens, the 8 calls take 0.93 ms a layer
+where one padded batched call takes 0.55 ms, about 11 ms of a 227 ms step (5%; 3.5% on 2 threads).
 """
 
 from __future__ import annotations
@@ -40,8 +53,8 @@ class KVSlot:
 
     def __init__(self, layers: int, kv_heads: int, head_dim: int, capacity: int, dtype: torch.dtype, device):
         shape = (1, kv_heads, capacity, head_dim)
-        self.keys = [torch.empty(shape, dtype=dtype, device=device) for _ in range(layers)]
-        self.values = [torch.empty(shape, dtype=dtype, device=device) for _ in range(layers)]
+        self.keys = [torch.zeros(shape, dtype=dtype, device=device) for _ in range(layers)]
+        self.values = [torch.zeros(shape, dtype=dtype, device=device) for _ in range(layers)]
         self.filled = 0  # positions written (the same in every layer once a pass is done)
 
     @property

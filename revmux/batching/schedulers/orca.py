@@ -2,7 +2,7 @@
 forward pass over the running requests' decode tokens and the newcomers' whole prompts, packed without
 padding (`revmux.batching.packed`); each request attends over its own keys and values only. Requests
 join at the next iteration and leave the iteration they finish; a request's key/value buffer is reserved
-for its prompt plus output when it joins and dropped when it leaves, so nothing is ever copied."""
+when it joins and dropped when it leaves, so nothing is ever copied."""
 
 from __future__ import annotations
 
@@ -19,6 +19,9 @@ class Orca(Scheduler):
     def serve(self, arrivals) -> list[Row]:
         self.running: list[tuple[Row, KVSlot]] = []
         self.batch = self.running  # what the shared loop checks for work in flight
+        # Orca cannot know how long a request's output will be, so it reserves the most any request may
+        # generate: here the longest output of the trace served, read once from the whole queue.
+        self.reserved_output = max((request.output_tokens for request in arrivals.queue), default=0)
         with packed_attention(self.engine.model):
             return super().serve(arrivals)
 
@@ -34,7 +37,7 @@ class Orca(Scheduler):
         engine, counters = self.engine, self.engine.counters
         for row in newcomers:
             row.admitted_s = now
-            self.running.append((row, new_slot(engine.model, len(row.request.prompt_ids) + row.request.output_tokens)))
+            self.running.append((row, new_slot(engine.model, len(row.request.prompt_ids) + self.reserved_output)))
         joined = {id(row) for row in newcomers}
         segments = [(slot, list(row.request.prompt_ids) if id(row) in joined else [row.tokens[-1]])
                     for row, slot in self.running]
