@@ -174,6 +174,10 @@ def test_one_call_serves_several_systems_and_the_report_tables_every_run(model, 
     # each system ran in its own process: no two runs share a process id
     pids = {json.loads(path.read_text())["environment"]["pid"] for path in runs}
     assert len(pids) == len(systems)
+    # static returns its rows with the batch: its summary says it does not stream, and its TTFT runs to the return
+    summaries = {path.stem: json.loads(path.read_text())["summary"] for path in runs}
+    assert summaries["static"]["streams"] is False and summaries["baton"]["streams"] is True
+    assert (frame["streams"] == frame["system"].ne("static")).all()
 
 
 def test_the_schema_and_the_settings_share_their_defaults():

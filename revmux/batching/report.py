@@ -7,11 +7,20 @@ per-request records).
   per-workload table they pool the seeds' requests.
 - Goodput: requests/s in the window that met a time-to-first-token and a time-per-output-token objective
   (`Objectives`), as vLLM's benchmark_serving and MLPerf's server scenario report it.
+- Throughput: useful tokens/s in the window (each request's tokens spread between its first and last token),
+  smooth where requests/s is not: static batching returns eight requests at once, so a short window holds a
+  couple of batches and its requests/s moves in steps. Requests/s is shown beside it.
+- Time to first token ends where the client gets the token: at the return for a system that does not stream
+  (static batching returns a request's tokens with its batch; the run's `streams`).
+- Keeping up: under Poisson arrivals, a system keeps up where it returned in its window nearly as many
+  requests as arrived in it (`KEPT_UP_SHARE`). Where both systems keep up, both serve what arrives and their
+  throughput is the arrival rate, so they are compared on median end-to-end latency instead.
 - Best static: of the static configurations (`static` and its variants such as `static-t0.5-b8`; not hf-static,
-  which is transformers' generate), the one with the highest median window requests/s over seeds, chosen per
+  which is transformers' generate), the one with the highest median window tokens/s over seeds, chosen per
   workload: a configuration chosen per seed would be tuned on the runs it is judged on.
-- Ratios: baton's window requests/s over another system's, the median over seeds of each seed's ratio with the
-  seeds' range; a system wins only where the two systems' seed ranges of throughput do not overlap.
+- Ratios: baton's over another system's, the median over seeds of each seed's ratio with the seeds' range. The
+  two serve the same trace per seed, so the ratios are paired: one is ahead only where every seed's ratio lies
+  beyond `WIN_MARGIN` and the two systems' seed ranges do not overlap.
 """
 
 from __future__ import annotations
@@ -28,16 +37,31 @@ from revmux.core import layout
 from revmux.core.errors import RevmuxError
 
 RUN_KEYS = ["backbone", "workload", "system", "seed"]
-COUNTERS = ["forward_passes", "executed_slots", "useful_slots", "wasted_slot_fraction", "executed_kv_slots",
+COUNTERS = ["forward_passes", "prefill_passes", "executed_slots", "useful_slots", "wasted_slot_fraction", "executed_kv_slots",
             "useful_kv_slots", "wasted_kv_fraction", "copied_bytes", "splices", "splice_s", "reference_match_rate"]
 MIB = 2**20
-THROUGHPUT = "window_requests_per_s"
+THROUGHPUT = "window_tokens_per_s"  # what the verdicts compare where a system falls behind
+REQUESTS_RATE = "window_requests_per_s"
+LATENCY = "e2e_p50_s"  # what the verdicts compare where both systems keep up
 BEST_STATIC = "best static"
 BATON = "baton"
 # What baton is compared with in the ratio table, and in the verdict sentences.
 RATIO_OTHERS = ("orca", "padded-iteration", BEST_STATIC, "hf-continuous", "hf-continuous-orca")
-VERDICT_OTHERS = ("orca", BEST_STATIC, "hf-continuous")
+VERDICT_OTHERS = ("orca", "padded-iteration", BEST_STATIC, "hf-continuous")
+ORCA = "an unpadded Orca, orca (packed: selective batching, no padding)"
+PADDED = ("padded-iteration (the padded iteration-level scheduler closest to what the BATON paper most likely "
+          "compared with)")
 MIN_SEEDS = 3  # fewer seeds: seed-to-seed variation is not measured, and no win is called
+# One system is ahead only where every seed's ratio exceeds 1 + WIN_MARGIN (or lies below 1 / (1 + WIN_MARGIN)).
+# Pairing by seed takes the trace's variation out, not the machine's: repeats of one serving run on the same
+# machine moved by up to ~20%, so a 5% difference could be a repeat's drift; 10% is the smallest margin that is
+# at least half that movement, and with three seeds all beyond it (and the ranges apart) noise alone rarely wins.
+WIN_MARGIN = 0.10
+# A system keeps up with Poisson arrivals where, in the median over seeds, it returned in its window at least
+# this share of the requests that arrived in it. Keeping up, it falls short only by the requests in flight at
+# the window's end beyond those at its start (a few of some 40, Poisson-distributed: ~5% either way); falling
+# behind, it falls short by its deficit every second, which a share of 0.9 still catches at 10% overload.
+KEPT_UP_SHARE = 0.9
 NO_CLEAR_DIFFERENCE = "no clear difference"
 # A percentile needs this many requests: below, its value would be the largest one or two samples.
 PERCENTILE_MIN_SAMPLES = {50: 1, 90: 10, 95: 20, 99: 100}
@@ -96,6 +120,28 @@ def _fraction_wasted(executed, useful) -> float | None:
     return 1 - useful / executed if executed and useful is not None else None
 
 
+def _streams(system: str, summary: dict) -> bool:
+    """Whether a run's system hands out tokens as they are made: as its summary records, or for an older result
+    as its scheduler class says (`returns_rows_at_once`: False for static batching and the systems built on it)."""
+    from revmux.batching.systems import system_class
+
+    if summary.get("streams") is not None:
+        return bool(summary["streams"])
+    try:
+        return bool(system_class(system).returns_rows_at_once)
+    except RevmuxError:  # a system this checkout does not know
+        return True
+
+
+def prefill_per_decode(forward_passes, prefill_passes) -> float | None:
+    """Passes that took newcomers in (baton's prefill of their own; orca's and padded-iteration's pass joint with
+    the running requests' decode; static's one per batch) per pass that only decoded: how often newcomers
+    joined. None where the passes were not counted or none only decoded."""
+    if not forward_passes or prefill_passes is None or forward_passes <= prefill_passes:
+        return None
+    return prefill_passes / (forward_passes - prefill_passes)
+
+
 def run_row(path: Path) -> dict:
     """A run's settings, machine and counters from its result JSON. Counters a system does not keep (or that an
     older result lacks) are None, shown as "not counted"."""
@@ -113,21 +159,22 @@ def run_row(path: Path) -> dict:
         "concurrency": settings.get("concurrency"), **_system_settings(result["system"], settings),
         "device": settings["device"], "dtype": settings["dtype"], "threads": settings["threads"],
         "cpu": ((result.get("environment") or {}).get("host") or {}).get("cpu"),
-        "requests": summary.get("requests"),
+        "requests": summary.get("requests"), "streams": _streams(result["system"], summary),
         "makespan_requests_per_s": summary.get("requests_per_s"), "makespan_tokens_per_s": summary.get("useful_tokens_per_s"),
-        **counters,
+        **counters, "prefill_per_decode": prefill_per_decode(counters["forward_passes"], counters["prefill_passes"]),
         "copied_mib": None if counters["copied_bytes"] is None else counters["copied_bytes"] / MIB,
         "peak_memory_mib": None if peak is None else peak / MIB,
         "peak_above_loaded_mib": None if above is None else above / MIB,
     }
 
 
-def per_request(frame: pd.DataFrame) -> pd.DataFrame:
+def per_request(frame: pd.DataFrame, streams: bool = True) -> pd.DataFrame:
     """Each request's time to first token and end to end (from arrival), and time per output token after the
-    first (none for a request of one token), aligned with the records."""
+    first (none for a request of one token), aligned with the records; a system that does not stream has its
+    first token when it returns the request (`revmux.batching.serve.latencies`)."""
     from revmux.batching.serve import latencies
 
-    times = latencies(frame)
+    times = latencies(frame, streams)
     several = frame.index[frame["output_tokens"] > 1]
     return pd.DataFrame({"ttft_s": times["ttft"], "tpot_s": pd.Series(times["tpot"], index=several).reindex(frame.index),
                          "e2e_s": times["e2e"]}, index=frame.index)
@@ -145,7 +192,8 @@ def request_rows(path: Path, run: dict | None = None) -> pd.DataFrame:
     except (OSError, ValueError) as error:
         raise RevmuxError(f"{records}: the per-request records of {path} are unreadable ({error}); rerun its job") from None
     frame = frame[["request", "arrival_s", "first_token_s", "finished_s", "returned_s", "output_tokens"]]
-    return pd.concat([pd.DataFrame({key: run[key] for key in RUN_KEYS}, index=frame.index), frame, per_request(frame)], axis=1)
+    return pd.concat([pd.DataFrame({key: run[key] for key in RUN_KEYS}, index=frame.index), frame,
+                      per_request(frame, run["streams"])], axis=1)
 
 
 def collect(paths: list[Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -241,11 +289,11 @@ def _present(value) -> bool:
 
 def window_metrics(requests: pd.DataFrame, objectives: Objectives) -> tuple[dict, pd.Series]:
     """One run's window throughput (requests, useful tokens), goodput and latency percentiles over the requests
-    returned in its window, and which requests those are."""
+    returned in its window, the requests that arrived in it, and which requests were returned in it."""
     window = steady_window(requests)
     if window is None:
         empty = {"window_start_s": None, "window_end_s": None, "window_end": None, "window_s": None, "window_requests": 0,
-                 THROUGHPUT: None, "window_tokens_per_s": None, "goodput_requests_per_s": None}
+                 "window_arrivals": 0, REQUESTS_RATE: None, THROUGHPUT: None, "goodput_requests_per_s": None}
         for name in ("ttft", "tpot", "e2e"):
             empty.update(percentile_columns(requests[f"{name}_s"].iloc[0:0], name))
         return empty, requests["returned_s"] < 0
@@ -253,22 +301,35 @@ def window_metrics(requests: pd.DataFrame, objectives: Objectives) -> tuple[dict
     within = requests[inside]
     metrics = {"window_start_s": window.start_s, "window_end_s": window.end_s, "window_end": window.end_rule,
                "window_s": window.length_s, "window_requests": int(inside.sum()),
-               THROUGHPUT: inside.sum() / window.length_s,
-               "window_tokens_per_s": tokens_in_window(requests, window) / window.length_s,
+               "window_arrivals": int(window.holds(requests["arrival_s"]).sum()),
+               REQUESTS_RATE: inside.sum() / window.length_s,
+               THROUGHPUT: tokens_in_window(requests, window) / window.length_s,
                "goodput_requests_per_s": meets_objectives(within, objectives).sum() / window.length_s}
     for name in ("ttft", "tpot", "e2e"):
         metrics.update(percentile_columns(within[f"{name}_s"], name))
     return metrics, inside
 
 
+def arrival_rate(requests: pd.DataFrame) -> float | None:
+    """The rate a run's requests arrived at, over the span of their arrivals; None where they all arrived at once."""
+    arrivals = requests["arrival_s"]
+    span = float(arrivals.max() - arrivals.min())
+    return (len(arrivals) - 1) / span if span > 0 else None
+
+
 def with_windows(runs: pd.DataFrame, requests: pd.DataFrame, objectives: Objectives) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Every run with its window metrics, and every request marked `in_window`."""
+    """Every run with its window metrics, and every request marked `in_window`. Under open-loop arrivals (not
+    offline, not a closed loop, whose clients wait for the system) also the offered requests/s and
+    `returned_per_arrived`: the requests returned in the window over those that arrived in it."""
     metrics, inside = [], pd.Series(False, index=requests.index)
     for key, group in requests.groupby(RUN_KEYS, sort=False, dropna=False):
         found, marks = window_metrics(group, objectives)
-        metrics.append(dict(zip(RUN_KEYS, key)) | found)
+        metrics.append(dict(zip(RUN_KEYS, key)) | found | {"offered_requests_per_s": arrival_rate(group)})
         inside.loc[group.index] = marks.to_numpy()
     table = runs.merge(pd.DataFrame(metrics), on=RUN_KEYS, how="left")
+    open_loop = table["concurrency"].isna() & table["offered_requests_per_s"].notna() & (table["window_arrivals"] > 0)
+    table["offered_requests_per_s"] = table["offered_requests_per_s"].where(open_loop)
+    table["returned_per_arrived"] = (table["window_requests"] / table["window_arrivals"]).where(open_loop)
     return _in_order(table, "system", "seed"), requests.assign(in_window=inside)
 
 
@@ -285,8 +346,9 @@ def is_static_configuration(system: str) -> bool:
 
 
 def best_static(table: pd.DataFrame) -> dict[tuple[str, str], str]:
-    """Per backbone and workload, the static configuration with the highest median window requests/s over seeds
-    (ties: the first name in alphabetical order)."""
+    """Per backbone and workload, the static configuration with the highest median window tokens/s over seeds
+    (ties: the first name in alphabetical order). Tokens/s, not requests/s: static returns a batch's requests at
+    once, so its requests/s in a short window moves in steps and the luckiest of look-alike variants would win."""
     statics = table[table["system"].map(is_static_configuration)]
     medians = statics.groupby(["backbone", "workload", "system"])[THROUGHPUT].median().dropna()
     return {(backbone, workload): group.idxmax()[2] for (backbone, workload), group in medians.groupby(level=[0, 1])}
@@ -306,28 +368,36 @@ def _in_order(frame: pd.DataFrame, *then: str) -> pd.DataFrame:
             .drop(columns="_order").reset_index(drop=True))
 
 
-MEDIAN_COLUMNS = ["window_tokens_per_s", "goodput_requests_per_s", "makespan_requests_per_s", "wasted_slot_fraction",
-                  "wasted_kv_fraction", "copied_mib", "splice_s", "peak_memory_mib", "peak_above_loaded_mib",
-                  "window_s", "window_requests"]
+MEDIAN_COLUMNS = ["goodput_requests_per_s", "makespan_requests_per_s", "offered_requests_per_s", "returned_per_arrived",
+                  "prefill_per_decode", "wasted_slot_fraction", "wasted_kv_fraction", "copied_mib", "splice_s",
+                  "peak_memory_mib", "peak_above_loaded_mib", "window_s", "window_requests"]
+
+
+def keeps_up(returned_per_arrived: pd.Series) -> bool | None:
+    """Whether a system kept up with open-loop arrivals over its seeds (the median of its runs' requests returned
+    per request arrived in the window is at least KEPT_UP_SHARE); None where arrivals were not open-loop."""
+    shares = pd.to_numeric(returned_per_arrived, errors="coerce").dropna()
+    return bool(shares.median() >= KEPT_UP_SHARE) if len(shares) else None
 
 
 def comparison(table: pd.DataFrame, requests: pd.DataFrame, best: dict[tuple[str, str], str]) -> pd.DataFrame:
-    """Per backbone, workload and system: window requests/s (median and the seeds' range), the medians of the
-    other measures over seeds, and the latency percentiles of every seed's window requests pooled; `best_static`
-    marks the chosen static configuration (`best_static`)."""
+    """Per backbone, workload and system: window tokens/s and requests/s (median and the seeds' range), whether
+    it keeps up (`keeps_up`), the medians of the other measures over seeds (prefill passes per decode pass among
+    them), and the latency percentiles of every seed's window requests pooled; `best_static` marks the chosen
+    static configuration (`best_static`)."""
     inside = requests[requests["in_window"]]
     rows = []
     for (backbone, workload, system), runs in table.groupby(["backbone", "workload", "system"]):
         pooled = inside[(inside.backbone == backbone) & (inside.workload == workload) & (inside.system == system)]
-        throughput = runs[THROUGHPUT].dropna()
         row = {"backbone": backbone, "workload": workload, "system": system,
                "best_static": best.get((backbone, workload)) == system, "seeds": runs["seed"].nunique(),
-               THROUGHPUT: throughput.median() if len(throughput) else None,
-               f"{THROUGHPUT}_min": throughput.min() if len(throughput) else None,
-               f"{THROUGHPUT}_max": throughput.max() if len(throughput) else None,
-               **{column: _median(runs[column]) for column in MEDIAN_COLUMNS},
-               "window_end": "; ".join(sorted(runs["window_end"].dropna().unique())) or None,
-               "pooled_requests": len(pooled)}
+               "streams": bool(runs["streams"].all())}
+        for column in (THROUGHPUT, REQUESTS_RATE):
+            values = pd.to_numeric(runs[column], errors="coerce").dropna()
+            row |= {column: values.median() if len(values) else None, f"{column}_min": values.min() if len(values) else None,
+                    f"{column}_max": values.max() if len(values) else None}
+        row |= {"keeps_up": keeps_up(runs["returned_per_arrived"]), **{column: _median(runs[column]) for column in MEDIAN_COLUMNS},
+                "window_end": "; ".join(sorted(runs["window_end"].dropna().unique())) or None, "pooled_requests": len(pooled)}
         for name in ("ttft", "tpot", "e2e"):
             row.update(percentile_columns(pooled[f"{name}_s"], name))
         rows.append(row)
@@ -339,11 +409,13 @@ def _median(values: pd.Series):
     return float(values.median()) if len(values) else None
 
 
-def seed_comparison(baton: pd.Series, other: pd.Series) -> dict | None:
-    """baton's window requests/s against another system's, each indexed by seed: the median over common seeds of
-    each seed's ratio with the seeds' range, both systems' throughput ranges, and who is ahead: "baton" or
-    "other" where the ranges do not overlap, "neither" where they do, None with fewer than MIN_SEEDS seeds."""
-    baton, other = baton.dropna(), other.dropna()
+def seed_comparison(baton: pd.Series, other: pd.Series, lower_is_better: bool = False) -> dict | None:
+    """baton's measure against another system's, each indexed by seed. Both served the same trace at a seed, so
+    the seeds pair: the median over common seeds of each seed's ratio with the seeds' range, both systems'
+    ranges, and who is ahead: "baton" or "other" where every seed's ratio lies beyond WIN_MARGIN on that side
+    and the two systems' seed ranges do not overlap, "neither" otherwise, None with fewer than MIN_SEEDS seeds.
+    Higher is better (throughput) unless `lower_is_better` (latency)."""
+    baton, other = pd.to_numeric(baton, errors="coerce").dropna(), pd.to_numeric(other, errors="coerce").dropna()
     common = baton.index.intersection(other.index)
     if not len(common):
         return None
@@ -351,39 +423,68 @@ def seed_comparison(baton: pd.Series, other: pd.Series) -> dict | None:
     ratio = mine / theirs
     ahead = None
     if len(common) >= MIN_SEEDS:
-        ahead = "baton" if mine.min() > theirs.max() else "other" if theirs.min() > mine.max() else "neither"
+        gain = 1 / ratio if lower_is_better else ratio  # above 1: baton did better at that seed
+        better, worse = (-mine, -theirs) if lower_is_better else (mine, theirs)
+        if (gain > 1 + WIN_MARGIN).all() and better.min() > worse.max():
+            ahead = "baton"
+        elif (gain < 1 / (1 + WIN_MARGIN)).all() and worse.min() > better.max():
+            ahead = "other"
+        else:
+            ahead = "neither"
     return {"seeds": len(common), "ratio": float(ratio.median()), "ratio_min": float(ratio.min()),
             "ratio_max": float(ratio.max()), "baton_min": float(mine.min()), "baton_max": float(mine.max()),
             "other_min": float(theirs.min()), "other_max": float(theirs.max()), "ahead": ahead}
 
 
-def verdict_word(ahead: str | None, other: str, seeds: int) -> str:
+def verdict_word(ahead: str | None, other: str, seeds: int, basis: str = "throughput") -> str:
     if ahead is None:
         return f"undecided ({seeds} of {MIN_SEEDS} seeds needed)"
-    return {"baton": "baton wins", "other": f"{other} wins", "neither": NO_CLEAR_DIFFERENCE}[ahead]
+    return {"baton": f"baton ahead in {basis}", "other": f"{other} ahead in {basis}", "neither": NO_CLEAR_DIFFERENCE}[ahead]
+
+
+def _by_seed(runs: pd.DataFrame, system: str, column: str) -> pd.Series:
+    return runs.loc[runs["system"] == system].set_index("seed")[column]
+
+
+RATIO_COLUMNS = ["backbone", "workload", "other", "other_system", "other_label", "basis", "seeds", "ratio", "ratio_min",
+                 "ratio_max", "baton_min", "baton_max", "other_min", "other_max", "requests_ratio", "offered",
+                 "baton_keeps_up", "other_keeps_up", "latency_ratio", "latency_ratio_min", "latency_ratio_max",
+                 "baton_goodput", "other_goodput", "ahead", "verdict"]
 
 
 def ratios(table: pd.DataFrame, best: dict[tuple[str, str], str]) -> pd.DataFrame:
     """One row per backbone, workload and system baton is compared with (RATIO_OTHERS, where run; the best static
-    configuration from `best_static`): baton's window requests/s over the other's (`seed_comparison`), and the
-    verdict."""
-    speed = table.pivot_table(index=["backbone", "workload", "seed"], columns="system", values=THROUGHPUT)
+    configuration from `best_static`): baton's window tokens/s over the other's (`seed_comparison`; `ratio`) and
+    the median of its requests/s ratios, whether each keeps up with open-loop arrivals (`keeps_up`), baton's
+    median end-to-end latency over the other's and both goodputs. `basis` says what decides `ahead` and the
+    verdict: latency where both keep up (their throughput is then the arrival rate), throughput elsewhere."""
     rows = []
-    for (backbone, workload), group in speed.groupby(level=["backbone", "workload"]):
-        if BATON not in group:
+    for (backbone, workload), runs in table.groupby(["backbone", "workload"]):
+        if BATON not in set(runs["system"]):
             continue
-        per_seed = group.droplevel(["backbone", "workload"])
         for other in RATIO_OTHERS:
             system = best.get((backbone, workload)) if other == BEST_STATIC else other
-            found = seed_comparison(per_seed[BATON], per_seed[system]) if system in per_seed else None
-            if found is None:
+            speed = seed_comparison(_by_seed(runs, BATON, THROUGHPUT), _by_seed(runs, system, THROUGHPUT))
+            if speed is None:
                 continue
+            requests = seed_comparison(_by_seed(runs, BATON, REQUESTS_RATE), _by_seed(runs, system, REQUESTS_RATE))
+            latency = seed_comparison(_by_seed(runs, BATON, LATENCY), _by_seed(runs, system, LATENCY), lower_is_better=True)
+            kept = [keeps_up(_by_seed(runs, each, "returned_per_arrived")) for each in (BATON, system)]
+            basis = "latency" if kept == [True, True] and latency is not None else "throughput"
+            decided = latency if basis == "latency" else speed
             label = f"{BEST_STATIC} ({system})" if other == BEST_STATIC else other
+            pair = runs[runs["system"].isin([BATON, system])]
             rows.append({"backbone": backbone, "workload": workload, "other": other, "other_system": system,
-                         "other_label": label, **found, "verdict": verdict_word(found["ahead"], label, found["seeds"])})
-    columns = ["backbone", "workload", "other", "other_system", "other_label", "seeds", "ratio", "ratio_min", "ratio_max",
-               "baton_min", "baton_max", "other_min", "other_max", "ahead", "verdict"]
-    return _in_order(pd.DataFrame(rows, columns=columns)) if rows else pd.DataFrame(columns=columns)
+                         "other_label": label, "basis": basis, **speed, "seeds": decided["seeds"],
+                         "requests_ratio": requests["ratio"] if requests else None,
+                         "offered": _median(pair["offered_requests_per_s"]),
+                         "baton_keeps_up": kept[0], "other_keeps_up": kept[1],
+                         **({"latency_ratio": latency["ratio"], "latency_ratio_min": latency["ratio_min"],
+                             "latency_ratio_max": latency["ratio_max"]} if latency else {}),
+                         "baton_goodput": _median(_by_seed(runs, BATON, "goodput_requests_per_s")),
+                         "other_goodput": _median(_by_seed(runs, system, "goodput_requests_per_s")),
+                         "ahead": decided["ahead"], "verdict": verdict_word(decided["ahead"], label, decided["seeds"], basis)})
+    return _in_order(pd.DataFrame(rows, columns=RATIO_COLUMNS)) if rows else pd.DataFrame(columns=RATIO_COLUMNS)
 
 
 # --- verdicts -----------------------------------------------------------------------------------------------
@@ -431,16 +532,45 @@ def _opening(workload: str) -> str:
     return where[0].upper() + where[1:]
 
 
+def _times(ratio: float, low: float, high: float) -> str:
+    return f"{ratio:.2f}x [{low:.2f}x, {high:.2f}x]"
+
+
+def _keeping_up(row) -> str:
+    """Who keeps up with the offered open-loop arrivals, as a clause; empty for other workloads."""
+    kept = (row["baton_keeps_up"], row["other_keeps_up"])
+    if not _present(row["offered"]) or not all(isinstance(each, (bool, np.bool_)) for each in kept):
+        return ""
+    offered, other = f"the offered {row['offered']:.2f} requests/s", row["other_label"]
+    if all(kept):
+        return f"both keep up with {offered}"
+    if not any(kept):
+        return f"both fall behind {offered}"
+    return f"{other if kept[0] else 'baton'} falls behind {offered}"
+
+
 def _clause(row) -> str:
-    ratio = f"{row['ratio']:.2f}x [{row['ratio_min']:.2f}x, {row['ratio_max']:.2f}x]"
+    """baton against one system at one workload: who keeps up, the compared measure's ratio, and who is ahead."""
     other = row["other_label"]
-    if row["ahead"] == "baton":
-        return f"baton wins over {other}: {ratio}"
-    if row["ahead"] == "other":
-        return f"{other} wins over baton: baton at {ratio}"
-    if row["ahead"] == "neither":
-        return f"{NO_CLEAR_DIFFERENCE} between baton and {other}: {ratio}, the seed ranges overlap"
-    return f"baton against {other}: {ratio}, undecided with {_count(row['seeds'], 'seed')} ({MIN_SEEDS} needed)"
+    if row["basis"] == "latency":
+        measure = (f"baton's median end-to-end latency is "
+                   f"{_times(row['latency_ratio'], row['latency_ratio_min'], row['latency_ratio_max'])} {other}'s "
+                   f"(goodput {row['baton_goodput']:.2f} against {row['other_goodput']:.2f} requests/s)")
+    else:
+        requests = f" (requests/s {row['requests_ratio']:.2f}x)" if _present(row["requests_ratio"]) else ""
+        measure = (f"baton's useful tokens/s is {_times(row['ratio'], row['ratio_min'], row['ratio_max'])} "
+                   f"{other}'s{requests}")
+    verdict = {"baton": f"baton ahead in {row['basis']}", "other": f"{other} ahead in {row['basis']}",
+               "neither": NO_CLEAR_DIFFERENCE}.get(row["ahead"],
+                                                   f"undecided with {_count(row['seeds'], 'seed')} ({MIN_SEEDS} needed)")
+    keeping_up = _keeping_up(row)
+    return f"Against {other}: " + (f"{keeping_up}; " if keeping_up else "") + f"{measure}: {verdict}."
+
+
+def rule_text() -> str:
+    return (f"one system is ahead only where every seed's ratio lies beyond {WIN_MARGIN:.0%} on its side (above "
+            f"{1 + WIN_MARGIN:.2f}x or below 1/{1 + WIN_MARGIN:.2f}x) and the two systems' seed ranges do not "
+            f"overlap, with at least {MIN_SEEDS} seeds; otherwise there is no clear difference")
 
 
 def scope_sentence(runs: pd.DataFrame) -> str:
@@ -451,44 +581,48 @@ def scope_sentence(runs: pd.DataFrame) -> str:
     systems = sorted(runs["system"].unique(), key=lambda s: (s != BATON, s))
     return (f"Generation batching on {machine(runs)}, with {backbone} ({weights}): {_count(len(seeds), 'seed')} "
             f"({', '.join(map(str, seeds))}), each a trace of {' or '.join(map(str, sizes))} requests per workload, served "
-            f"by {_and(systems)}. Ratios are baton's requests/s over the other system's in each run's steady-state "
-            "window, the median over seeds of each seed's ratio with the seeds' [min, max]; a system wins only where "
-            "the two systems' seed ranges of requests/s do not overlap.")
+            f"by {_and(systems)}. Ratios are baton's over the other system's in each run's steady-state window, the "
+            "median over seeds of each seed's ratio with the seeds' [min, max]: of useful tokens/s, or, where both "
+            f"systems keep up with Poisson arrivals (returning at least {KEPT_UP_SHARE:.0%} as many requests as "
+            "arrived), of median end-to-end latency; the two serve the same trace per seed, so "
+            f"{rule_text()}.")
+
+
+def standing_sentence(mine: pd.DataFrame, other: str, name: str) -> str | None:
+    """Where BATON is ahead of one system, behind it, or neither, by what measure; None where it was not run."""
+    against = mine[mine["other"] == other]
+    if against.empty:
+        return None
+    ahead, basis = against["ahead"], against["basis"]
+
+    def places(chosen) -> str:
+        return _and([_where(workload) for workload in against.loc[chosen, "workload"]])
+
+    parts = []
+    for who, word in (("baton", "ahead"), ("other", "behind")):
+        for measure, text in (("throughput", "in throughput"), ("latency", "in latency where both keep up")):
+            chosen = (ahead == who) & (basis == measure)
+            if chosen.any():
+                parts.append(f"{word} {text} {places(chosen)}")
+    if (ahead == "neither").any():
+        parts.append(f"{NO_CLEAR_DIFFERENCE} {places(ahead == 'neither')}")
+    if ahead.isna().any():
+        parts.append(f"undecided {places(ahead.isna())} (fewer than {MIN_SEEDS} seeds)")
+    head = f"Against {name}, BATON is " + ("" if (ahead == "baton").any() else "not ahead in any workload here: ")
+    return head + "; ".join(parts) + "."
 
 
 def orca_sentence(mine: pd.DataFrame) -> str:
-    """Whether BATON beats an unpadded Orca here, said plainly."""
-    against = mine[mine["other"] == "orca"]
-    if against.empty:
-        return "No orca run: whether BATON beats an unpadded Orca is not measured here."
-    decided = against[against["ahead"].notna()]
-    if decided.empty:
-        return (f"Whether BATON beats an unpadded Orca is not decided here: fewer than {MIN_SEEDS} seeds per "
-                "workload.")
-    places = {ahead: [_where(w) for w in decided.loc[decided["ahead"] == ahead, "workload"]]
-              for ahead in ("baton", "other", "neither")}
-    rest = []
-    if places["other"]:
-        rest.append(f"orca wins {_and(places['other'])}")
-    if places["neither"]:
-        rest.append(f"{NO_CLEAR_DIFFERENCE} {_and(places['neither'])}")
-    undecided = against[against["ahead"].isna()]
-    if not undecided.empty:
-        rest.append(f"undecided {_and([_where(w) for w in undecided['workload']])} (fewer than {MIN_SEEDS} seeds)")
-    orca = "an unpadded Orca (orca: selective batching, no padding)"
-    what = f"BATON beats {orca}"
-    if not places["baton"]:
-        head = f"BATON does not beat {orca} in any workload here"
-    elif len(places["baton"]) == len(against):
-        head = f"{what} here in every workload: {_and(places['baton'])}"
-    else:
-        head = f"{what} here {_and(places['baton'])} only"
-    return head + (f"; {'; '.join(rest)}" if rest else "") + "."
+    """Whether BATON beats an unpadded Orca here, said plainly: ahead in throughput, ahead in latency where both
+    keep up, behind, or no clear difference, at which workloads."""
+    found = standing_sentence(mine, "orca", ORCA)
+    return found or "No orca run: whether BATON beats an unpadded Orca is not measured here."
 
 
 def verdicts(table: pd.DataFrame, ratio_table: pd.DataFrame) -> list[tuple[str, str]]:
-    """The verdict sentences, (backbone, sentence): the scope, then per workload who is ahead in window
-    requests/s between baton and orca, best static and hf-continuous, and last whether BATON beats Orca."""
+    """The verdict sentences, (backbone, sentence): the scope, then per workload baton against orca,
+    padded-iteration, best static and hf-continuous, and last whether BATON beats Orca (and padded-iteration,
+    where it was served)."""
     found = []
     for backbone, runs in table.groupby("backbone", sort=False):
         found.append((backbone, scope_sentence(runs)))
@@ -496,9 +630,11 @@ def verdicts(table: pd.DataFrame, ratio_table: pd.DataFrame) -> list[tuple[str, 
         for workload, rows in mine.groupby("workload", sort=False):
             clauses = [_clause(row) for other in VERDICT_OTHERS for _, row in rows[rows["other"] == other].iterrows()]
             if clauses:
-                found.append((backbone, f"{_opening(workload)}, by requests/s in the steady-state window: "
-                                        f"{'; '.join(clauses)}."))
+                found.append((backbone, f"{_opening(workload)}. {' '.join(clauses)}"))
         found.append((backbone, orca_sentence(mine)))
+        padded = standing_sentence(mine, "padded-iteration", PADDED)
+        if padded:
+            found.append((backbone, padded))
     return found
 
 
@@ -508,10 +644,17 @@ def verdict_note(objectives: Objectives) -> str:
 
 def table_note(objectives: Objectives) -> str:
     return (window_note(objectives) + " Best static: the static configuration "
-            "(static and its timeout/batch variants; not hf-static) with the highest median requests/s over seeds, "
-            "chosen per workload. A system wins only where the two systems' seed ranges (min-max) of window "
-            f"requests/s do not overlap, and only with at least {MIN_SEEDS} seeds; otherwise there is no clear "
-            "difference. Every pair is compared, with no correction for the number of comparisons.")
+            "(static and its timeout/batch variants; not hf-static) with the highest median useful tokens/s over "
+            "seeds, chosen per workload (tokens/s, since static returns a batch's requests at once and its "
+            "requests/s in a short window moves in steps). Keeping up: under Poisson arrivals, a system keeps up "
+            f"where, in the median over seeds, it returned in its window at least {KEPT_UP_SHARE:.0%} as many "
+            "requests as arrived in it. Where baton and the other system both keep up, their throughput is the "
+            "arrival rate, so they are compared on median end-to-end latency (goodput beside it); elsewhere on "
+            f"useful tokens/s (requests/s beside it). Ratios are paired by seed (the same trace): {rule_text()}. "
+            "Every pair is compared, with no correction for the number of comparisons. Prefill passes per decode "
+            "pass: passes that took newcomers in (baton's own prefill pass; orca's and padded-iteration's pass "
+            "joint with the running requests' decode; static's one per batch) per pass that only decoded, the "
+            "median over seeds: how often newcomers joined.")
 
 
 def window_note(objectives: Objectives) -> str:
@@ -521,8 +664,11 @@ def window_note(objectives: Objectives) -> str:
             f"(offline), to when {1 - DRAIN_SHARE:.0%} had been returned; a request counts when it is returned in the "
             "window, and useful tokens are spread evenly between a request's first and last token. Percentiles only "
             f"with enough requests ({', '.join(f'p{q}: {n}' for q, n in PERCENTILE_MIN_SAMPLES.items())}), the highest "
-            f"such shown; per workload they pool the seeds' window requests. Goodput: window requests/s that met "
-            f"{objectives.text()} (this harness's choice for a CPU, set with --slo-ttft/--slo-tpot). Makespan "
+            "such shown; per workload they pool the seeds' window requests. Time to first token runs from arrival to "
+            "when the client gets the token: for a system that does not stream (static, hf-static and unbatched "
+            "return a request's tokens with its batch) to the return; their time per output token is the pace of "
+            f"generation, which their clients never see. Goodput: window requests/s that met {objectives.text()} "
+            "(this harness's choice for a CPU, set with --slo-ttft/--slo-tpot). Makespan "
             "requests/s: every request over first arrival to last return, warm-up and drain in.")
 
 
@@ -571,6 +717,10 @@ def _costs(row) -> dict:
             "peak above loaded MiB": _number(row["peak_above_loaded_mib"], 0)}
 
 
+def _kept_text(kept) -> str:
+    return "–" if not isinstance(kept, (bool, np.bool_)) else "yes" if kept else "no"
+
+
 def shown_runs(table: pd.DataFrame) -> pd.DataFrame:
     """Every run as printed: counters a system does not keep read "not counted", percentiles with too few
     requests "–"."""
@@ -578,11 +728,14 @@ def shown_runs(table: pd.DataFrame) -> pd.DataFrame:
         "backbone": row["backbone"], "workload": row["workload"], "system": row["system"], "seed": row["seed"],
         "window": (f"{_window_text(row)}: {row['window_start_s']:.2f}-{row['window_end_s']:.2f} s, "
                    f"{int(row['window_requests'])} requests") if _present(row["window_s"]) else _window_text(row),
-        "requests/s (window)": _number(row[THROUGHPUT], missing="no window"),
-        "tokens/s (window)": _number(row["window_tokens_per_s"], 1, missing="no window"),
+        "tokens/s (window)": _number(row[THROUGHPUT], 1, missing="no window"),
+        "requests/s (window)": _number(row[REQUESTS_RATE], missing="no window"),
+        "returned per arrived (window)": _number(row["returned_per_arrived"], 2, missing="–"),
         "goodput requests/s": _number(row["goodput_requests_per_s"], missing="no window"),
         "requests/s (makespan)": _number(row["makespan_requests_per_s"]),
-        **_latencies(row), **_costs(row), "splice s": _number(row["splice_s"]),
+        "streams": "yes" if row["streams"] else "no (TTFT to the return)",
+        **_latencies(row), "prefill passes per decode pass": _number(row["prefill_per_decode"], 2),
+        **_costs(row), "splice s": _number(row["splice_s"]),
         "matches unbatched": _number(row["reference_match_rate"], missing="not compared"),
         "device": row["device"], "dtype": row["dtype"], "threads": row["threads"],
     } for _, row in table.iterrows()])
@@ -592,29 +745,40 @@ def shown_comparison(compared: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame([{
         "backbone": row["backbone"], "workload": row["workload"],
         "system": f"{row['system']} ({BEST_STATIC})" if row["best_static"] else row["system"], "seeds": row["seeds"],
-        "requests/s (window) median [min, max]": _spread(row, THROUGHPUT),
-        "tokens/s (window)": _number(row["window_tokens_per_s"], 1, missing="no window"),
+        "tokens/s (window) median [min, max]": _spread(row, THROUGHPUT, 1),
+        "requests/s (window) median [min, max]": _spread(row, REQUESTS_RATE),
+        "keeps up": _kept_text(row["keeps_up"]),
         "goodput requests/s": _number(row["goodput_requests_per_s"], missing="no window"),
         "requests/s (makespan)": _number(row["makespan_requests_per_s"]),
-        **_latencies(row), "pooled requests": row["pooled_requests"], **_costs(row),
+        **_latencies(row), "E2E p50 (s)": _number(row[LATENCY], missing=TOO_FEW), "pooled requests": row["pooled_requests"],
+        "prefill passes per decode pass": _number(row["prefill_per_decode"], 2), **_costs(row),
         "window (median length)": (f"{_window_text(row)}, {row['window_s']:.2f} s" if _present(row["window_s"])
                                    else _window_text(row)),
     } for _, row in compared.iterrows()])
 
 
+SHOWN_RATIO_COLUMNS = ["backbone", "workload", "baton over", "seeds", "keeps up (baton, other)", "compared on",
+                       "tokens/s ratio median [min, max]", "requests/s ratio", "E2E p50 ratio median [min, max]",
+                       "baton tokens/s [min, max]", "other tokens/s [min, max]", "verdict"]
+
+
 def shown_ratios(ratio_table: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame([{
         "backbone": row["backbone"], "workload": row["workload"], "baton over": row["other_label"], "seeds": row["seeds"],
-        "ratio median [min, max]": f"{row['ratio']:.2f} [{row['ratio_min']:.2f}, {row['ratio_max']:.2f}]",
-        "baton requests/s [min, max]": f"[{row['baton_min']:.3f}, {row['baton_max']:.3f}]",
-        "other requests/s [min, max]": f"[{row['other_min']:.3f}, {row['other_max']:.3f}]",
+        "keeps up (baton, other)": f"{_kept_text(row['baton_keeps_up'])}, {_kept_text(row['other_keeps_up'])}",
+        "compared on": "median end-to-end latency" if row["basis"] == "latency" else "useful tokens/s",
+        "tokens/s ratio median [min, max]": f"{row['ratio']:.2f} [{row['ratio_min']:.2f}, {row['ratio_max']:.2f}]",
+        "requests/s ratio": _number(row["requests_ratio"], 2, missing="–"),
+        "E2E p50 ratio median [min, max]": (f"{row['latency_ratio']:.2f} [{row['latency_ratio_min']:.2f}, "
+                                            f"{row['latency_ratio_max']:.2f}]" if _present(row["latency_ratio"]) else TOO_FEW),
+        "baton tokens/s [min, max]": f"[{row['baton_min']:.1f}, {row['baton_max']:.1f}]",
+        "other tokens/s [min, max]": f"[{row['other_min']:.1f}, {row['other_max']:.1f}]",
         "verdict": row["verdict"],
-    } for _, row in ratio_table.iterrows()], columns=["backbone", "workload", "baton over", "seeds", "ratio median [min, max]",
-                                                      "baton requests/s [min, max]", "other requests/s [min, max]", "verdict"])
+    } for _, row in ratio_table.iterrows()], columns=SHOWN_RATIO_COLUMNS)
 
 
 SECTIONS = ("Per workload: every system, the best static configuration marked",
-            "baton's requests/s over each other system's", "Verdicts", "Every run")
+            "baton against each other system", "Verdicts", "Every run")
 
 
 def markdown(tables: dict, objectives: Objectives) -> str:
@@ -765,7 +929,7 @@ def _pair(title: str):
 def throughput_figure(runs: pd.DataFrame, backbone: str, objectives: Objectives):
     """Window requests/s and goodput against offered load, median over seeds with their min-max band."""
     figure, panels = _pair(f"{backbone}: throughput vs offered load (line: median over seeds; band: the seeds' range)")
-    for axes, column, title in zip(panels, (THROUGHPUT, "goodput_requests_per_s"),
+    for axes, column, title in zip(panels, (REQUESTS_RATE, "goodput_requests_per_s"),
                                    ("requests/s in the steady-state window", f"goodput: window requests/s with {objectives.text()}")):
         for system in _systems_in_order(runs["system"]):
             spread = runs[runs["system"] == system].groupby("offered")[column].agg(["median", "min", "max"]).dropna()

@@ -21,9 +21,10 @@ KV_COUNTERS = ("executed_kv_slots", "useful_kv_slots", "copied_bytes")
 
 def serve(system: str, model, requests: list[Request], max_batch: int, timeout_s: float = 0.0,
           concurrency: int | None = None, pad_token_id: int = 0) -> tuple[list[Row], dict, float]:
-    """Rows as served, the engine's counters, and the arrival offset of each request (closed loop: when
-    it was sent). The clock starts at the first request's arrival. A system that runs its passes outside
-    the engine has its key/value counters None: not counted."""
+    """Rows as served, the engine's counters with `streams` (whether the system hands out each token as it is
+    made: not static batching, which returns its rows with the batch), and the arrival offset of each request
+    (closed loop: when it was sent). The clock starts at the first request's arrival. A system that runs its
+    passes outside the engine has its key/value counters None: not counted."""
     cls = system_class(system)
     engine = Engine(model, pad_token_id)
     arrivals = ClosedLoop(requests, concurrency) if concurrency else OpenLoop(requests)
@@ -35,6 +36,7 @@ def serve(system: str, model, requests: list[Request], max_batch: int, timeout_s
     counters = engine.counters.as_dict()
     if not counters["forward_passes"]:  # it ran its passes outside the engine (continuous batching's paged cache)
         counters.update(dict.fromkeys(KV_COUNTERS))  # not counted, rather than zero
+    counters["streams"] = bool(cls.returns_rows_at_once)
     return rows, counters, arrivals.arrival
 
 
@@ -63,11 +65,15 @@ def records(rows: list[Row], arrival: dict[str, float], reference: dict[str, lis
     return pd.DataFrame(frame).sort_values("arrival_s", kind="stable").reset_index(drop=True)
 
 
-def latencies(frame: pd.DataFrame) -> dict[str, np.ndarray]:
+def latencies(frame: pd.DataFrame, streams: bool = True) -> dict[str, np.ndarray]:
     """Per request of a run's records, in seconds: time to first token and end to end, from arrival; time
-    per output token after the first (only requests of more than one token have one)."""
+    per output token after the first (only requests of more than one token have one). A system that does not
+    stream (static batching returns a request's tokens with its batch) hands out its first token when it
+    returns the request, so its TTFT runs to the return; its TPOT is still the pace of generation, which its
+    client never sees."""
     several = frame[frame["output_tokens"] > 1]
-    return {"ttft": (frame["first_token_s"] - frame["arrival_s"]).to_numpy(),
+    first_seen = frame["first_token_s"] if streams else frame["returned_s"]
+    return {"ttft": (first_seen - frame["arrival_s"]).to_numpy(),
             "tpot": ((several["finished_s"] - several["first_token_s"]) / (several["output_tokens"] - 1)).to_numpy(),
             "e2e": (frame["returned_s"] - frame["arrival_s"]).to_numpy()}
 
@@ -80,8 +86,9 @@ def _wasted(useful: int | None, executed: int | None) -> float | None:
 def summarize(frame: pd.DataFrame, counters: dict) -> dict:
     """The run's figures. Waste is counted twice: over query slots (`wasted_slot_fraction`) and over the
     key/value slots the attention spans (`wasted_kv_fraction`), which also holds the padded and finished
-    columns every query of a padded batch attends over."""
-    times = latencies(frame)
+    columns every query of a padded batch attends over. `counters` carries `serve`'s `streams` flag (absent:
+    a streaming system), which decides where time to first token ends (`latencies`)."""
+    times = latencies(frame, counters.get("streams", True))
     makespan = float(frame["returned_s"].max() - frame["arrival_s"].min())
     useful_tokens = int(frame["output_tokens"].sum())
     compared = frame["matches_reference"].dropna()

@@ -1,9 +1,10 @@
 """Tables, figures and verdicts of the generation track from its run results (each `revmux serve` JSON and the
 per-request records beside it):
   results/tables/batching.csv            every run, with its steady-state window's throughput and latencies
-  results/tables/batching.{md,html}      per workload each system (the best static configuration named), baton's
-                                         requests/s over orca's, padded-iteration's, best static's and
-                                         transformers' continuous batching's, the verdicts, every run
+  results/tables/batching.{md,html}      per workload each system (the best static configuration named), baton
+                                         against orca, padded-iteration, best static and transformers' continuous
+                                         batching (on latency where both keep up with the arrivals, else on useful
+                                         tokens/s), the verdicts, every run
   results/tables/batching-verdicts.md    the verdict sentences alone, to be quoted as they are
   results/plots/batching-<backbone>-{throughput-vs-load,latency-vs-load,waste,ttft-tpot,copies-memory}.svg
 
