@@ -153,14 +153,15 @@ def test_a_finished_row_held_in_a_static_batch_spans_keys_it_does_not_use(model,
     assert counters["executed_kv_slots"] == 4 * 3 * 3 + 4 * sum(3 + i for i in range(1, 20))
     assert counters["executed_kv_slots"] - counters["useful_kv_slots"] == sum(3 + i for i in range(2, 20))
     assert counters["copied_bytes"] == 0
-    if system == "static":  # the prefill writes 4 rows x 3 columns, decode step i the 4 x (3 + i) cache
-        assert counters["cache_growth_bytes"] == 4 * sum(3 + i for i in range(20)) * _column_bytes(model)
+    # both grow a DynamicCache by concatenation: the prefill writes 4 rows x 3 columns, decode step i the
+    # whole 4 x (3 + i) cache
+    assert counters["cache_growth_bytes"] == 4 * sum(3 + i for i in range(20)) * _column_bytes(model)
 
 
 def test_static_batching_and_generate_count_the_same_padded_key_value_slots(model):
     requests = [Request(f"q{k}", 0.0, tuple(range(5, 5 + length)), out) for k, (length, out) in enumerate([(3, 9), (7, 2), (12, 5)])]
     counted = {system: serve(system, model, requests, max_batch=3)[1] for system in ("static", "hf-static")}
-    for key in ("executed_slots", "useful_slots", "executed_kv_slots", "useful_kv_slots"):
+    for key in ("executed_slots", "useful_slots", "executed_kv_slots", "useful_kv_slots", "cache_growth_bytes"):
         assert counted["static"][key] == counted["hf-static"][key] > 0, key
 
 
@@ -169,6 +170,7 @@ def test_continuous_batching_keeps_its_own_cache_and_its_key_value_slots_are_not
     rows, counters, arrival = serve("hf-continuous", model, requests, max_batch=3)
     summary = summarize(records(rows, arrival, None), counters)
     assert summary["executed_kv_slots"] is None and summary["useful_kv_slots"] is None and summary["copied_bytes"] is None
+    assert summary["cache_growth_bytes"] is None
     assert summary["wasted_kv_fraction"] is None and summary["wasted_slot_fraction"] is None
 
 

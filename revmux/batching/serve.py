@@ -16,7 +16,7 @@ from revmux.batching.systems import system_class
 from revmux.workloads.traces import Request
 
 PERCENTILES = (50, 95, 99)
-KV_COUNTERS = ("executed_kv_slots", "useful_kv_slots", "copied_bytes")
+KV_COUNTERS = ("executed_kv_slots", "useful_kv_slots", "copied_bytes", "cache_growth_bytes")
 
 
 def serve(system: str, model, requests: list[Request], max_batch: int, timeout_s: float = 0.0,

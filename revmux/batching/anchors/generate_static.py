@@ -68,6 +68,13 @@ class GenerateStatic(Static):
         counters.useful_kv_slots += sum(len(row.request.prompt_ids) ** 2
                                         + _decode_kv_slots(len(row.request.prompt_ids), row.request.output_tokens - 1)
                                         for row in rows)
+        # `generate` grows its DynamicCache by concatenation: pass p rewrites every row's whole cache,
+        # width + p columns of keys and values in every layer
+        config = engine.model.config
+        column_bytes = (2 * config.num_hidden_layers * config.num_key_value_heads
+                        * getattr(config, "head_dim", config.hidden_size // config.num_attention_heads)
+                        * next(engine.model.parameters()).element_size())
+        counters.cache_growth_bytes += len(rows) * ((decode_steps + 1) * width + decode_steps * (decode_steps + 1) // 2) * column_bytes
         for row, own in zip(rows, tokens):
             wanted = row.request.output_tokens
             row.tokens = own[:wanted]
