@@ -15,6 +15,7 @@ BLOCK = re.compile(r"<!-- verdicts: (?P<file>\S+) -->\n(?P<body>.*?)<!-- end ver
 QUOTED = {
     "docs/default-run/verdicts.md": ["README.md", "docs/multiplexing.md"],
     "docs/alternatives-run/verdicts.md": ["docs/multiplexing.md"],
+    "docs/batching-run/batching-verdicts.md": ["README.md", "docs/batching.md"],
 }
 
 
