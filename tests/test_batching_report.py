@@ -302,6 +302,10 @@ def test_the_summary_sentence_tells_throughput_latency_and_no_difference_apart(t
     against = tables["ratio_table"].copy()
     orca = against["other"] == "orca"
     against.loc[orca, "ahead"] = ["neither", "other"]
+    # better at every paired seed, yet the seeds' ranges overlap: a tie by the rule, and said so
+    assert orca_sentence(against).endswith("no clear difference at load 0.5x; of those, BATON is better by more than "
+                                           "10% at every paired seed, with the seeds' ranges overlapping, at load 0.5x.")
+    against.loc[orca, "every_seed"] = None
     assert orca_sentence(against) == ("Against an unpadded Orca, orca (packed: selective batching, no padding), BATON is "
                                       "not ahead in any workload here: behind in throughput at load 1.5x; no clear "
                                       "difference at load 0.5x.")
@@ -378,3 +382,13 @@ def test_the_command_takes_the_objectives(served, tmp_path):
     assert frame["goodput_requests_per_s"].to_numpy() == pytest.approx(frame[REQUESTS_RATE].to_numpy())
     assert main(["serve-report", "--served", str(served[0]), "--tables", str(tmp_path), "--plots", str(tmp_path),
                  "--slo-tpot", "0"]) == 2
+
+
+def test_a_system_keeps_up_only_where_it_keeps_up_at_every_seed():
+    """One seed of three that fell behind (0.82 returned per arrived) makes the system not keep up: a median
+    (0.90) would call it keeping up and compare the latency of a partly saturated run."""
+    from revmux.batching.report import keeps_up
+
+    assert keeps_up(pd.Series([0.82, 0.92, 0.90])) is False
+    assert keeps_up(pd.Series([0.95, 1.0, 0.91])) is True
+    assert keeps_up(pd.Series([None, None])) is None
