@@ -56,3 +56,20 @@ def check_serve(settings: ServeSettings) -> None:
         raise RevmuxError(f"timeout {settings.timeout_s} s must be >= 0 (--timeout)")
     if settings.concurrency is not None and settings.concurrency < 1:
         raise RevmuxError(f"concurrency {settings.concurrency} must be at least 1 (--concurrency)")
+
+
+@dataclass(frozen=True)
+class Objectives:
+    """The latency objectives goodput counts against. The defaults are this harness's choice for a small model
+    on a CPU (a first token within 2 s, then at least 4 tokens/s), not a published standard: set your own with
+    `revmux serve-report --slo-ttft/--slo-tpot`."""
+    ttft_s: float = 2.0
+    tpot_s: float = 0.25
+
+    def __post_init__(self):
+        if not (self.ttft_s > 0 and self.tpot_s > 0):
+            raise RevmuxError(f"latency objectives must be > 0 s (given TTFT {self.ttft_s}, TPOT {self.tpot_s}): "
+                              "set --slo-ttft and --slo-tpot")
+
+    def text(self) -> str:
+        return f"TTFT <= {self.ttft_s:g} s and TPOT <= {self.tpot_s:g} s"

@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from revmux.batching.config import Objectives
 from revmux.core import layout
 from revmux.core.errors import RevmuxError
 
@@ -72,23 +73,6 @@ DRAIN_SHARE = 0.1  # where no request arrives after the start: the window ends b
 # (matplotlib's first colours in those systems' alphabetical order), then the later systems.
 SYSTEM_COLORS = {"baton": "C0", "baton-no-split": "C1", "hf-continuous": "C2", "hf-static": "C3", "padded-iteration": "C4",
                  "static": "C5", "unbatched": "C6", "orca": "C8", "hf-continuous-orca": "C9", BEST_STATIC: "black"}
-
-
-@dataclass(frozen=True)
-class Objectives:
-    """The latency objectives goodput counts against. The defaults are this harness's choice for a small model
-    on a CPU (a first token within 2 s, then at least 4 tokens/s), not a published standard: set your own with
-    `revmux serve-report --slo-ttft/--slo-tpot`."""
-    ttft_s: float = 2.0
-    tpot_s: float = 0.25
-
-    def __post_init__(self):
-        if not (self.ttft_s > 0 and self.tpot_s > 0):
-            raise RevmuxError(f"latency objectives must be > 0 s (given TTFT {self.ttft_s}, TPOT {self.tpot_s}): "
-                              "set --slo-ttft and --slo-tpot")
-
-    def text(self) -> str:
-        return f"TTFT <= {self.ttft_s:g} s and TPOT <= {self.tpot_s:g} s"
 
 
 # --- reading runs -------------------------------------------------------------------------------------------

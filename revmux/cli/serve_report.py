@@ -22,13 +22,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from revmux.batching.config import Objectives
 from revmux.core import layout
 
 HELP = "tables, figures and verdicts of the generation-batching runs"
-# revmux.batching.report.Objectives' defaults (a test holds them equal): that module needs pandas, which every
-# verb would otherwise import just to build the command line.
-DEFAULT_SLO_TTFT_S = 2.0
-DEFAULT_SLO_TPOT_S = 0.25
+# Goodput's objectives, from their one source (revmux.batching.config, torch- and pandas-free).
+DEFAULT_SLO_TTFT_S = Objectives().ttft_s
+DEFAULT_SLO_TPOT_S = Objectives().tpot_s
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -44,7 +44,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from revmux.batching.report import Objectives, write_all
+    from revmux.batching.report import write_all
 
     for path in write_all(args.served, args.tables, args.plots, Objectives(args.slo_ttft, args.slo_tpot)):
         print(path)
