@@ -35,6 +35,11 @@ def split_variant(name: str) -> tuple[str, dict]:
     return match["base"], overrides
 
 
+def variant_name(system: str, timeout_s: float, max_batch: int) -> str:
+    """The name that fixes a system's settings: the inverse of `split_variant`."""
+    return f"{system}-t{timeout_s:g}-b{max_batch}"
+
+
 def check_system(name: str) -> str:
     split_variant(name)
     return name

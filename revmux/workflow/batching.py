@@ -5,7 +5,7 @@ workload depends on it: the static sweep's variants serve the Poisson loads only
 from __future__ import annotations
 
 from revmux.backbones import resolve_backbone
-from revmux.batching.systems import split_variant
+from revmux.batching.systems import split_variant, variant_name
 from revmux.core.errors import RevmuxError
 from revmux.workflow.multiplexing import ConfigError
 
@@ -80,11 +80,6 @@ def _check_sweep(config: dict) -> None:
     if also_listed:
         raise ConfigError(f"config key batching.systems: {', '.join(also_listed)} is also a variant of "
                           "batching.static_sweep; leave it out of batching.systems (the sweep serves it at the loads)")
-
-
-def variant_name(system: str, timeout_s: float, max_batch: int) -> str:
-    """The name that fixes a system's settings, as revmux.batching.systems.split_variant reads it."""
-    return f"{system}-t{timeout_s:g}-b{max_batch}"
 
 
 def _chosen_for_loads(block: dict) -> list[str]:
