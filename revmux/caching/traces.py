@@ -11,11 +11,18 @@ and optionally
 
     small_correct  1 if the small model's answer is right, 0 if not (empty: not judged)
     large_correct  the same for the large model
-    size           the cached answer's size, in the unit the cache size counts (default 1: one entry)
-    small_first    1 if a trained selector sends the query to the small model (the `classifier` selector)
+    size           the cached answer's size, in the unit the cache size counts (> 0; default 1: one entry)
+    selector_cost  what consulting a selector costs on this request (>= 0; default 0): charged on every
+                   miss that a selector routes (simulated, bandit, answer-classifier, query-classifier)
+    escalate       1 if the cascade's failure detector rejects the small answer, so the large model runs
+                   too (the `cascade` selector; judged traces need it, `cascade-gold` uses the labels)
+    keep_small     1 if a selector that reads the small model's answer keeps it, 0 if it runs the large
+                   model too (the `answer-classifier` selector; one value per query)
+    pick_small     1 if a selector that reads only the query sends it to the small model, 0 to the large
+                   one (the `query-classifier` selector; one value per query)
 
 Synthetic traces have no correctness: there the small model never fails (Zhu et al.'s setting), so a
-cascade costs what the small model costs.
+cascade never escalates and costs what the small model costs.
 """
 
 from __future__ import annotations
@@ -30,9 +37,10 @@ from revmux.core.atomic import atomic_write_text
 from revmux.core.errors import RevmuxError
 
 REQUIRED = ("request", "query", "cost_small", "cost_large")
-OPTIONAL = ("small_correct", "large_correct", "size", "small_first")
+FLAGS = ("small_correct", "large_correct", "escalate", "keep_small", "pick_small")  # 0/1 columns
+PER_QUERY = ("size", "keep_small", "pick_small")  # one value per query
+OPTIONAL = ("small_correct", "large_correct", "size", "selector_cost", "escalate", "keep_small", "pick_small")
 MIN_SYNTHETIC_COST = 0.1  # the artifact floors noisy synthetic costs here
-FAIL_PENALTY = 2  # a cascade whose small answer fails pays the large model this many times (the artifact's rule)
 
 
 @dataclass(frozen=True)
@@ -45,8 +53,11 @@ class Trace:
     small_correct: np.ndarray  # float: 1, 0, or NaN (not judged)
     large_correct: np.ndarray
     size: np.ndarray  # per query
-    small_first: np.ndarray | None  # per request, bool, for the classifier selector
     query_names: tuple[str, ...]
+    selector_cost: np.ndarray | None = None  # per request; None: 0
+    escalate: np.ndarray | None = None  # per request, float 1/0 (NaN: not given for that request)
+    keep_small: np.ndarray | None = None  # per request, bool
+    pick_small: np.ndarray | None = None  # per request, bool
 
     @property
     def requests(self) -> int:
@@ -61,20 +72,8 @@ class Trace:
         return not np.isnan(self.small_correct).any() and not np.isnan(self.large_correct).any()
 
     @property
-    def cost_cascade(self) -> np.ndarray:
-        """Small first; when its answer fails, the large model too, charged FAIL_PENALTY times. A request
-        that is not judged counts as a success (the synthetic setting: the small model never fails)."""
-        failed = np.nan_to_num(1 - self.small_correct, nan=0.0)
-        return self.cost_small + failed * FAIL_PENALTY * self.cost_large
-
-    @property
-    def cost_oracle(self) -> np.ndarray:
-        """What a selector that always knows the cheaper of cascade and large pays."""
-        return np.minimum(self.cost_cascade, self.cost_large)
-
-    @property
-    def correct_cascade(self) -> np.ndarray:
-        return np.where(self.small_correct == 1, 1.0, self.large_correct)
+    def consult_cost(self) -> np.ndarray:
+        return np.zeros(self.requests) if self.selector_cost is None else self.selector_cost
 
 
 def synthetic_trace(requests: int, queries: int, cost_ratio: float, alpha: float, seed: int) -> Trace:
@@ -92,7 +91,7 @@ def synthetic_trace(requests: int, queries: int, cost_ratio: float, alpha: float
     cost_small = np.maximum(MIN_SYNTHETIC_COST, base_small[ids] + noise[:, 0])
     cost_large = np.maximum(MIN_SYNTHETIC_COST, base_large[ids] + noise[:, 1])
     unjudged = np.full(requests, np.nan)
-    return _from_ids(ids, cost_small, cost_large, unjudged, unjudged.copy(), None, None, [str(i) for i in range(queries)])
+    return _from_ids(ids, cost_small, cost_large, unjudged, unjudged.copy(), None, [str(i) for i in range(queries)])
 
 
 def power_law_trace(per_query: pd.DataFrame, requests: int, alpha: float, seed: int) -> Trace:
@@ -107,7 +106,7 @@ def power_law_trace(per_query: pd.DataFrame, requests: int, alpha: float, seed: 
     return trace_from_frame(rows, "power-law trace")
 
 
-def _from_ids(ids, cost_small, cost_large, small_correct, large_correct, size_per_query, small_first, names) -> Trace:
+def _from_ids(ids, cost_small, cost_large, small_correct, large_correct, size_per_query, names, **optional) -> Trace:
     """Renumber query ids in order of first appearance (the order ties between equal scores fall in)."""
     values, first_index, codes = np.unique(ids, return_index=True, return_inverse=True)
     appearance = np.argsort(first_index, kind="stable")  # new code -> index into values
@@ -117,7 +116,7 @@ def _from_ids(ids, cost_small, cost_large, small_correct, large_correct, size_pe
     size = (np.ones(len(ordered)) if size_per_query is None
             else np.asarray(size_per_query, float)[values[appearance]])
     return Trace(rank[codes], np.asarray(cost_small, float), np.asarray(cost_large, float),
-                 np.asarray(small_correct, float), np.asarray(large_correct, float), size, small_first, tuple(ordered))
+                 np.asarray(small_correct, float), np.asarray(large_correct, float), size, tuple(ordered), **optional)
 
 
 def _check_frame(frame: pd.DataFrame, source: str) -> None:
@@ -127,7 +126,7 @@ def _check_frame(frame: pd.DataFrame, source: str) -> None:
                           f"{', '.join(REQUIRED)} (optional: {', '.join(OPTIONAL)}); see revmux/caching/traces.py")
     if frame.empty:
         raise RevmuxError(f"{source}: no requests")
-    for column in ("cost_small", "cost_large", "size"):
+    for column in ("cost_small", "cost_large", "size", "selector_cost"):
         if column not in frame:
             continue
         values = pd.to_numeric(frame[column], errors="coerce")
@@ -139,25 +138,33 @@ def _check_frame(frame: pd.DataFrame, source: str) -> None:
             need = "a positive number" if column == "size" else "a finite number >= 0"
             raise RevmuxError(f"{source}: row {row + 1} (request {frame['request'].iloc[row]!r}): {column} "
                               f"{str(frame[column].iloc[row])!r} must be {need}")
-    for column in ("small_correct", "large_correct", "small_first"):
+    for column in FLAGS:
         if column not in frame:
             continue
         values = pd.to_numeric(frame[column], errors="coerce")
         given = frame[column].notna() & (frame[column].astype(str).str.strip() != "")
         bad = given & ~values.isin([0, 1])
-        if column == "small_first":
+        if column in PER_QUERY:  # a selector's decision: every request of the query carries it
             bad |= ~given
         if bad.any():
             row = int(np.flatnonzero(bad.to_numpy())[0])
             raise RevmuxError(f"{source}: row {row + 1} (request {frame['request'].iloc[row]!r}): {column} "
-                              f"{str(frame[column].iloc[row])!r} must be 0 or 1" + ("" if column == "small_first" else " (or empty)"))
+                              f"{str(frame[column].iloc[row])!r} must be 0 or 1" + ("" if column in PER_QUERY else " (or empty)"))
     if frame["request"].astype(str).duplicated().any():
         duplicate = frame["request"].astype(str)[frame["request"].astype(str).duplicated()].iloc[0]
         raise RevmuxError(f"{source}: request id {duplicate!r} appears more than once; ids must be unique")
-    if "size" in frame:
-        sizes = frame.groupby(frame["query"].astype(str))["size"].nunique()
-        if (sizes > 1).any():
-            raise RevmuxError(f"{source}: query {sizes[sizes > 1].index[0]!r} has several sizes; a query's answer has one size")
+    queries = frame["query"].astype(str)
+    for column in PER_QUERY:
+        if column not in frame:
+            continue
+        values = pd.to_numeric(frame[column], errors="coerce")
+        differs = values.ne(values.groupby(queries).transform("first")).to_numpy()
+        if differs.any():
+            row = int(np.flatnonzero(differs)[0])
+            what = "a query's answer has one size" if column == "size" else "a selector decides once per query"
+            raise RevmuxError(f"{source}: row {row + 1} (request {frame['request'].iloc[row]!r}): {column} "
+                              f"{str(frame[column].iloc[row])!r} differs from earlier requests of query "
+                              f"{queries.iloc[row]!r}; {what}: make them agree")
 
 
 def trace_from_frame(frame: pd.DataFrame, source: str = "trace") -> Trace:
@@ -172,9 +179,11 @@ def trace_from_frame(frame: pd.DataFrame, source: str = "trace") -> Trace:
     if "size" in frame:
         size_per_query = np.empty(len(names))
         size_per_query[ids] = column("size")
-    small_first = column("small_first").astype(bool) if "small_first" in frame else None
+    optional = {"selector_cost": column("selector_cost") if "selector_cost" in frame else None,
+                "escalate": column("escalate") if "escalate" in frame else None,
+                **{name: column(name).astype(bool) if name in frame else None for name in ("keep_small", "pick_small")}}
     return _from_ids(ids, column("cost_small"), column("cost_large"), column("small_correct"), column("large_correct"),
-                     size_per_query, small_first, list(names))
+                     size_per_query, list(names), **optional)
 
 
 def read_trace(path: str | Path) -> Trace:
@@ -194,8 +203,10 @@ def trace_frame(trace: Trace) -> pd.DataFrame:
         "cost_small": trace.cost_small, "cost_large": trace.cost_large,
         "small_correct": trace.small_correct, "large_correct": trace.large_correct, "size": trace.size[trace.query],
     })
-    if trace.small_first is not None:
-        frame["small_first"] = trace.small_first.astype(int)
+    for name in ("selector_cost", "escalate", "keep_small", "pick_small"):
+        values = getattr(trace, name)
+        if values is not None:
+            frame[name] = values.astype(float if name in ("selector_cost", "escalate") else int)
     return frame
 
 

@@ -2,4 +2,4 @@
 
 from revmux.core.registry import Registry
 
-POLICIES = Registry("cache policy", __name__, defaults={"static": True, "dynamic": True, "hindsight": False})
+POLICIES = Registry("cache policy", __name__, defaults={"static": True, "dynamic": True, "hindsight": False, "tracks_hits": False})

@@ -1,22 +1,20 @@
 """What a cache policy is: which queries it keeps, filled once from known statistics (the offline
-scenario) or updated request by request (online), and the weighted-replacement rule LFU and LEC share."""
+scenario) or updated request by request (online).
+
+Online policies keep their entries in a binary heap ordered by (value per unit of size, position), so a
+request costs O(log n) in the number of entries, not O(n). The heap is lazy: a hit changes an entry's
+value but not its heap item, and an item is checked against the entry's current value only when it
+reaches the top. That is exact because an entry's value can only rise while it is cached: its count
+grows, and its expected cost changes only when a model serves it, which a cached query never needs.
+Positions break ties as a list would: an append goes last, a replacement takes its victim's place.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import heapq
+import itertools
 
 import numpy as np
-
-
-@dataclass
-class View:
-    """What a policy may know when it decides: per query, how often it was asked, the expected cost of
-    serving it with the selector in use (ground truth offline, estimates online), its size."""
-
-    counts: np.ndarray
-    expected_cost: callable  # query -> expected serving cost
-    sizes: np.ndarray
-    oracle_cost: np.ndarray | None = None  # ground-truth mean oracle cost per query (offline and hindsight only)
 
 
 class CachePolicy:
@@ -24,77 +22,129 @@ class CachePolicy:
     static = True  # can be filled once from known frequencies and costs (the offline scenario)
     dynamic = True  # can learn as the trace goes (the online scenario)
     hindsight = False  # filled from the whole trace's ground truth even online: a bound, not a policy to deploy
+    tracks_hits = False  # its on_hit does something (the simulator skips the call otherwise)
 
     def __init__(self, capacity: float, sizes: np.ndarray):
         self.capacity = capacity
-        self.sizes = sizes
-        self.entries: list[int] = []  # cached queries; order matters: ties go to the earliest entry
+        self.size = np.asarray(sizes, float)
+        self.sizes = self.size.tolist()
+        self.cached: dict[int, int] = {}  # query -> its entry's token (a fresh one per insertion)
         self.used = 0.0
+        self._tokens = itertools.count()
+        self._positions = itertools.count()
 
     def __contains__(self, query: int) -> bool:
-        return query in self.entries
+        return query in self.cached
 
-    def score(self, query: int, view: View) -> float:
-        """The static ranking: the cache keeps the highest scores."""
+    @property
+    def entries(self) -> list[int]:
+        return list(self.cached)
+
+    # Offline: filled once.
+    def value(self, counts: np.ndarray, expected: np.ndarray, hindsight: np.ndarray) -> np.ndarray:
+        """Per query, what keeping it is worth: the cache keeps the most worth per unit of size."""
         raise NotImplementedError
 
-    def fill(self, view: View) -> None:
-        """Keep the best-scoring queries that fit (ties: the earlier query, in order of first appearance)."""
-        scores = np.array([self.score(query, view) for query in range(len(view.counts))])
-        for query in np.argsort(-scores, kind="stable"):
-            if view.counts[query] > 0 and self.used + self.sizes[query] <= self.capacity:
+    def fill(self, counts: np.ndarray, expected: np.ndarray, hindsight: np.ndarray) -> str:
+        """Greedy by worth per unit of size (ties: the earlier query, in order of first appearance), skipping
+        what no longer fits. Returns a note on how the choice was made (empty when there is nothing to say)."""
+        density = self.value(counts, expected, hindsight) / self.size
+        for query in np.argsort(-density, kind="stable"):
+            if counts[query] > 0 and self.used + self.size[query] <= self.capacity:
                 self._insert(int(query))
+        return ""
 
-    def on_hit(self, query: int, view: View) -> None:
+    # Online: live statistics, shared with the simulator (Python lists, updated in place).
+    def start(self, counts: list, expected: list) -> None:
+        self.counts, self.expected = counts, expected
+
+    def on_hit(self, query: int) -> None:
         pass
 
-    def on_miss(self, query: int, view: View) -> bool:
+    def on_miss(self, query: int) -> bool:
         """After a miss was served and the statistics updated: admit the query or not (True if admitted)."""
         raise NotImplementedError
 
-    def _insert(self, query: int, at: int | None = None) -> None:
-        self.entries.insert(len(self.entries) if at is None else at, query)
+    def _insert(self, query: int, position: int | None = None) -> int:
+        token = next(self._tokens)
+        self.cached[query] = token
         self.used += self.sizes[query]
+        return next(self._positions) if position is None else position
 
-    def _remove(self, query: int) -> int:
-        at = self.entries.index(query)
-        del self.entries[at]
+    def _remove(self, query: int) -> None:
+        del self.cached[query]
         self.used -= self.sizes[query]
-        return at
-
-    def _fits(self, query: int) -> bool:
-        return self.used + self.sizes[query] <= self.capacity
 
 
-class WeightedReplacement(CachePolicy):
-    """Zhu et al.'s online rule: insert while there is room; else replace the lowest-weight entries, in
-    ascending weight, only while each is lighter than the newcomer (so a newcomer lighter than every entry
-    stays out). With unit sizes this is the artifact's 'replace the minimum if the new weight is larger'."""
+class HeapPolicy(CachePolicy):
+    """Entries in a lazy min-heap of (key, position, token, query); `key(query)` is the current key."""
 
-    def weight(self, query: int, view: View) -> float:
+    def start(self, counts, expected):
+        super().start(counts, expected)
+        self.heap: list[tuple[float, int, int, int]] = []
+
+    def key(self, query: int) -> float:
         raise NotImplementedError
 
-    def score(self, query: int, view: View) -> float:
-        return self.weight(query, view)
+    def _push(self, query: int, position: int | None = None) -> None:
+        position = self._insert(query, position)
+        heapq.heappush(self.heap, (self.key(query), position, self.cached[query], query))
 
-    def on_miss(self, query: int, view: View) -> bool:
-        if self.sizes[query] > self.capacity:
+    def _top(self) -> tuple[float, int, int, int]:
+        """The entry with the lowest current key (ties: the earliest position), left on the heap."""
+        heap, cached = self.heap, self.cached
+        while True:
+            item = heap[0]
+            if cached.get(item[3]) != item[2]:  # evicted since: a stale item
+                heapq.heappop(heap)
+                continue
+            current = self.key(item[3])
+            if current != item[0]:  # its value rose while cached: re-file it
+                heapq.heapreplace(heap, (current, item[1], item[2], item[3]))
+                continue
+            return item
+
+
+class WeightedReplacement(HeapPolicy):
+    """Zhu et al.'s online rule, with sizes: insert while there is room; otherwise take the entries of the
+    lowest weight per unit of size until the newcomer fits, and replace them only if the newcomer's weight
+    is larger than theirs together (else nothing changes). With unit sizes this is the artifact's "replace
+    the minimum if the new weight is larger", ties going to the earliest entry."""
+
+    def weight(self, query: int) -> float:
+        raise NotImplementedError
+
+    def value(self, counts, expected, hindsight):
+        return self.weight_of(np.asarray(counts, float), np.asarray(expected, float))
+
+    def weight_of(self, counts: np.ndarray, expected: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def key(self, query: int) -> float:
+        return self.weight(query) / self.sizes[query]
+
+    def on_miss(self, query: int) -> bool:
+        size = self.sizes[query]
+        if size > self.capacity:
             return False
-        if self._fits(query):
-            self._insert(query)
+        if self.used + size <= self.capacity:
+            self._push(query)
             return True
-        weight = self.weight(query, view)
-        weights = [self.weight(entry, view) for entry in self.entries]
-        freed, victims = 0.0, []
-        for index in sorted(range(len(self.entries)), key=weights.__getitem__):
-            if not weights[index] < weight:
-                return False
-            victims.append(self.entries[index])
-            freed += self.sizes[self.entries[index]]
-            if self.used - freed + self.sizes[query] <= self.capacity:
-                at = min(self.entries.index(victim) for victim in victims)
-                for victim in victims:
-                    self._remove(victim)
-                self._insert(query, at)  # in the first victim's place, as the artifact replaces in place
-                return True
+        weight = self.weight(query)
+        victims, freed, worth = [], 0.0, 0.0
+        while self.heap and self.used - freed + size > self.capacity:
+            item = self._top()
+            victim_size = self.sizes[item[3]]
+            worth += item[0] * victim_size
+            if not worth < weight:
+                break
+            victims.append(heapq.heappop(self.heap))
+            freed += victim_size
+        else:
+            for _, _, _, victim in victims:
+                self._remove(victim)
+            self._push(query, min(item[1] for item in victims))
+            return True
+        for item in victims:  # not worth it: everything stays as it was
+            heapq.heappush(self.heap, item)
         return False

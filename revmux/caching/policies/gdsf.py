@@ -1,35 +1,45 @@
 """GDSF, Greedy-Dual-Size-Frequency (named in Zhu et al.'s abstract; not in their artifact): priority
 H = L + frequency x expected cost / size, set when an entry is inserted or hit; a miss always enters,
 evicting the lowest-priority entries, and the inflation L rises to the last evicted priority, which ages
-entries that stopped being asked. Filled once (offline), it ranks by frequency x cost / size, which with
-unit sizes is LEC's ranking."""
+entries that stopped being asked. Filled once (offline), it ranks by frequency x cost / size, which is
+LEC's ranking."""
+
+import heapq
 
 from revmux.caching.policies import POLICIES
-from revmux.caching.policies.base import CachePolicy, View
+from revmux.caching.policies.base import HeapPolicy
 
 
 @POLICIES.register
-class GreedyDualSizeFrequency(CachePolicy):
+class GreedyDualSizeFrequency(HeapPolicy):
     name = "gdsf"
+    tracks_hits = True
 
-    def __init__(self, capacity, sizes):
-        super().__init__(capacity, sizes)
+    def start(self, counts, expected):
+        super().start(counts, expected)
         self.inflation = 0.0
         self.priority: dict[int, float] = {}
 
-    def score(self, query: int, view: View) -> float:
-        return float(view.counts[query]) * view.expected_cost(query) / self.sizes[query]
+    def value(self, counts, expected, hindsight):
+        return counts * expected
 
-    def on_hit(self, query: int, view: View) -> None:
-        self.priority[query] = self.inflation + self.score(query, view)
+    def key(self, query: int) -> float:
+        return self.priority[query]
 
-    def on_miss(self, query: int, view: View) -> bool:
+    def _priority(self, query: int) -> float:
+        return self.inflation + self.counts[query] * self.expected[query] / self.sizes[query]
+
+    def on_hit(self, query: int) -> None:
+        self.priority[query] = self._priority(query)  # only rises: the heap item is re-filed when it surfaces
+
+    def on_miss(self, query: int) -> bool:
         if self.sizes[query] > self.capacity:
             return False
-        while not self._fits(query):
-            victim = min(self.entries, key=self.priority.__getitem__)  # ties: the earliest entry
+        while self.used + self.sizes[query] > self.capacity:
+            self._top()  # the lowest current priority on top
+            _, _, _, victim = heapq.heappop(self.heap)
             self.inflation = self.priority.pop(victim)
             self._remove(victim)
-        self._insert(query)
-        self.priority[query] = self.inflation + self.score(query, view)
+        self.priority[query] = self._priority(query)
+        self._push(query)
         return True

@@ -2,12 +2,15 @@
 serving them with the selector in use, so a cheap popular query can give way to a dear rarer one."""
 
 from revmux.caching.policies import POLICIES
-from revmux.caching.policies.base import View, WeightedReplacement
+from revmux.caching.policies.base import WeightedReplacement
 
 
 @POLICIES.register
 class LeastExpectedCost(WeightedReplacement):
     name = "lec"
 
-    def weight(self, query: int, view: View) -> float:
-        return float(view.counts[query]) * view.expected_cost(query)
+    def weight(self, query: int) -> float:
+        return self.counts[query] * self.expected[query]
+
+    def weight_of(self, counts, expected):
+        return counts * expected

@@ -1,12 +1,15 @@
 """LFU: keep the most frequently asked queries, whatever they cost (Zhu et al.'s baseline)."""
 
 from revmux.caching.policies import POLICIES
-from revmux.caching.policies.base import View, WeightedReplacement
+from revmux.caching.policies.base import WeightedReplacement
 
 
 @POLICIES.register
 class LeastFrequentlyUsed(WeightedReplacement):
     name = "lfu"
 
-    def weight(self, query: int, view: View) -> float:
-        return float(view.counts[query])
+    def weight(self, query: int) -> float:
+        return self.counts[query]
+
+    def weight_of(self, counts, expected):
+        return counts

@@ -1,23 +1,23 @@
 """LRU: keep the most recently asked queries (the everyday cache; it needs no statistics, so it has no
-offline, filled-once form)."""
+offline, filled-once form). The cache dict's order is the recency order."""
 
 from revmux.caching.policies import POLICIES
-from revmux.caching.policies.base import CachePolicy, View
+from revmux.caching.policies.base import CachePolicy
 
 
 @POLICIES.register
 class LeastRecentlyUsed(CachePolicy):
     name = "lru"
     static = False
+    tracks_hits = True
 
-    def on_hit(self, query: int, view: View) -> None:
-        self.entries.remove(query)
-        self.entries.append(query)
+    def on_hit(self, query: int) -> None:
+        self.cached[query] = self.cached.pop(query)
 
-    def on_miss(self, query: int, view: View) -> bool:
+    def on_miss(self, query: int) -> bool:
         if self.sizes[query] > self.capacity:
             return False
-        while not self._fits(query):
-            self._remove(self.entries[0])
+        while self.used + self.sizes[query] > self.capacity:
+            self._remove(next(iter(self.cached)))
         self._insert(query)
         return True

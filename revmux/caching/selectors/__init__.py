@@ -2,4 +2,6 @@
 
 from revmux.core.registry import Registry
 
-SELECTORS = Registry("selector", __name__, defaults={"learns": False, "needs_accuracy": False, "needs_judged": False})
+SELECTORS = Registry("selector", __name__, defaults={"learns": False, "needs_accuracy": False, "consults": False,
+                                                     "detector": "none", "needs_column": ""},
+                     aliases={"classifier": "answer-classifier"})

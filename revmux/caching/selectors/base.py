@@ -1,44 +1,73 @@
-"""What a selector is: for each request that misses the cache, the route it is served by, and the cost it
-expects a query to have under that choice (what LEC and GDSF weigh)."""
+"""What a selector is: for each request that misses the cache, the route it is served by; the failure
+detector its cascade route listens to; and, for LEC and GDSF, the cost it expects a query to have."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
-# Routes a miss can take; the simulator turns each into a cost, an answer and what it observed.
-LARGE = 0  # the large model only
-CASCADE = 1  # the small model, and the large one when the small answer fails
-SMALL = 2  # the small model's answer, unchecked
+from revmux.caching.accounting import ARTIFACT_ESCALATION_CHARGE, CASCADE, LARGE, RouteTable, gold_escalation, route_table
+from revmux.caching.traces import Trace
+from revmux.core.errors import RevmuxError
 
-
-@dataclass
-class Means:
-    """Per-query mean costs, NaN where nothing was observed: the truth over the whole trace (offline) or
-    running estimates from what the served models revealed (online)."""
-
-    small: np.ndarray
-    large: np.ndarray
-    cascade: np.ndarray
-    oracle: np.ndarray  # mean of the per-request cheaper of cascade and large (truth) or the cheaper estimate
+MODES = ("strict", "artifact")  # strict: every route charged for what ran; artifact: Zhu et al.'s code's accounting
 
 
 class Selector:
     name: str
     learns = False  # chooses from its own observations: the simulator asks it one request at a time
     needs_accuracy = False  # takes --selector-accuracy
-    needs_judged = False  # needs the trace's correctness or routing columns
+    consults = False  # a selector decides each miss: charged the trace's selector_cost
+    # The cascade route's failure detector: "trace" (the escalate column), "gold" (the labels), "keep_small"
+    # (a classifier of the small answer), or "none" (a selector that never takes the cascade route).
+    detector = "none"
+    needs_column = ""  # a trace column it reads
 
-    def __init__(self, accuracy: float | None = None):
+    def __init__(self, accuracy: float | None = None, mode: str = "strict"):
         self.accuracy = accuracy
+        self.mode = mode
 
-    def prepare(self, trace) -> None:
-        """Called once per trace before serving."""
+    def table(self, trace: Trace) -> RouteTable:
+        charge = ARTIFACT_ESCALATION_CHARGE if self.mode == "artifact" else 1.0
+        return route_table(trace, escalation(trace, self.detector, self.name), self.consults, charge)
 
-    def routes(self, requests: np.ndarray, trace, means: Means, random: np.random.RandomState) -> np.ndarray:
+    def routes(self, requests: np.ndarray, trace: Trace, table: RouteTable, random: np.random.RandomState) -> np.ndarray:
         """The route of each request in `requests` (indices into the trace, in serving order)."""
         raise NotImplementedError
 
-    def expected_cost(self, query: int, means: Means) -> float:
-        raise NotImplementedError
+    def expected_cost(self, trace: Trace, table: RouteTable) -> np.ndarray:
+        """Per request, what serving it with this selector is expected to cost (offline: LEC's weight is a
+        query's count x the mean of this over its requests)."""
+        return table.cost[self.routes(np.arange(trace.requests), trace, table, np.random.RandomState(0)),
+                          np.arange(trace.requests)]
+
+
+def escalation(trace: Trace, detector: str, selector: str) -> np.ndarray:
+    """Per request, whether the cascade route runs the large model after the small one."""
+    if detector == "none":
+        return np.zeros(trace.requests, bool)
+    if detector == "gold":
+        return gold_escalation(trace)
+    if detector == "keep_small":
+        if trace.keep_small is None:
+            raise RevmuxError(f"selector {selector!r} needs the trace's keep_small column (the decision of a selector "
+                              "that reads the small model's answer)")
+        return ~trace.keep_small
+    judged = ~np.isnan(trace.small_correct)
+    given = np.zeros(trace.requests, bool) if trace.escalate is None else ~np.isnan(trace.escalate)
+    if (judged & ~given).any():
+        row = int(np.flatnonzero(judged & ~given)[0])
+        raise RevmuxError(f"selector {selector!r} needs the trace's escalate column (its failure detector's decision) "
+                          f"on judged requests; request {row + 1} has none. Add it, or use cascade-gold, the bound "
+                          "whose detector knows the labels")
+    # Unjudged requests without a decision: the synthetic setting, where the small model never fails.
+    return np.where(given, np.nan_to_num(trace.escalate if trace.escalate is not None else 0.0), 0.0).astype(bool)
+
+
+def fixed(route: int):
+    """A routes() that sends every miss the same way."""
+    def routes(self, requests, trace, table, random):
+        return np.full(len(requests), route)
+    return routes
+
+
+__all__ = ["CASCADE", "LARGE", "MODES", "Selector", "fixed"]
