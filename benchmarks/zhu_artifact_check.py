@@ -53,7 +53,7 @@ def main() -> None:
         for (alpha, ratio, accuracy), values in table.items():
             for (policy, selector), published in zip(COLUMNS, values):
                 ours_selector = SCENARIO_SELECTOR[scenario] if selector == "selector" else selector
-                setup = Setup(policy, ours_selector, scenario, 8, accuracy)
+                setup = Setup(policy, ours_selector, scenario, 8, accuracy, "artifact")  # the authors' accounting
                 ours = [simulate(synthetic_trace(10_000, 20, ratio, alpha, seed), setup, seed).total_cost / 1000
                         for seed in range(args.seeds)]
                 if args.cells == "differing" and abs(statistics.mean(ours) / published - 1) <= 0.15:

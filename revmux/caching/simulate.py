@@ -111,7 +111,7 @@ def _online(trace: Trace, policy, selector, table, random) -> Outcome:
     learns = selector.learns
     if learns:
         selector.start(trace, table, random)
-        expected = selector.expected
+        expected, serve = selector.expected, selector.serve
     else:  # what the selector in use cost on each query so far: LEC's and GDSF's estimate
         expected, spent, served = [math.nan] * trace.queries, [0.0] * trace.queries, [0] * trace.queries
         fixed_routes = selector.routes(np.arange(trace.requests), trace, table, random).tolist()
@@ -128,8 +128,7 @@ def _online(trace: Trace, policy, selector, table, random) -> Outcome:
                 on_hit(query)
             continue
         if learns:
-            route = selector.route(query)
-            selector.observe(query, request, route)
+            route = serve(query, request)
         else:
             route = fixed_routes[request]
             spent[query] += cost[route][request]

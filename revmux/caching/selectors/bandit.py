@@ -31,53 +31,63 @@ class BanditLearned(Selector):
 
     def start(self, trace, table, random) -> None:
         queries = trace.queries
-        self.random = random
-        self.cost, self.small_ran, self.large_ran, _ = table.lists()
-        self.consult = table.selector_cost.tolist()  # the same on both arms: not part of what they are compared on
+        cost, _, self.large_ran, _ = table.lists()
+        consult = table.selector_cost.tolist()  # the same on both arms: not part of what they are compared on
+        self.cascade_cost = [total - selector for total, selector in zip(cost[CASCADE], consult)]
+        self.artifact_cascade_cost = cost[CASCADE]
         self.small_cost, self.large_cost = trace.cost_small.tolist(), trace.cost_large.tolist()
         self.small_right = [value == 1 for value in trace.small_correct.tolist()]
         self.expected = [math.nan] * queries  # what LEC and GDSF read
-        # Running (mean, count) per query: the cascade arm, the large arm, and (artifact) the small model.
-        self.cascade = [(0.0, 0)] * queries
-        self.large = [(0.0, 0)] * queries
+        # Running means and counts per query: the cascade arm, the large arm, and (artifact) the small model.
+        self.cascade_mean, self.cascade_count = [0.0] * queries, [0] * queries
+        self.large_mean, self.large_count = [0.0] * queries, [0] * queries
         self.small = [(0.0, 0)] * queries
         self.misses = [0] * queries
         self.choice = [CASCADE] * queries  # artifact: the per-query policy, starting with the cascade
+        # Strict: one uniform draw per miss, drawn up front in one call (a draw per call is slow).
+        self.draws = iter(random.uniform(size=trace.requests).tolist()) if self.mode == "strict" else None
 
-    def route(self, query: int) -> int:
+    def serve(self, query: int, request: int) -> int:
+        """The route of this miss, and what the models that ran revealed, learned."""
         if self.mode == "artifact":
-            return self.choice[query]
-        self.misses[query] += 1
-        if self.cascade[query][1] == 0:
-            return CASCADE
-        if self.large[query][1] == 0:
-            return LARGE
-        greedy = LARGE if self.large[query][0] < self.cascade[query][0] else CASCADE
-        if self.random.uniform() < 1.0 / self.misses[query]:
-            return CASCADE if greedy == LARGE else LARGE
-        return greedy
-
-    def observe(self, query: int, request: int, route: int) -> None:
-        if self.mode == "artifact":
+            route = self.choice[query]
             self._observe_artifact(query, request, route)
-            return
+            return route
+        misses = self.misses[query] = self.misses[query] + 1
+        draw = next(self.draws)
+        cascade_count, large_count = self.cascade_count[query], self.large_count[query]
+        if not cascade_count:
+            route = CASCADE
+        elif not large_count:
+            route = LARGE
+        else:  # exploring with probability 1/n: the other arm
+            greedy_large = self.large_mean[query] < self.cascade_mean[query]
+            route = LARGE if greedy_large != (draw * misses < 1.0) else CASCADE
         if route == CASCADE:
-            self.cascade[query] = _updated(self.cascade[query], self.cost[CASCADE][request] - self.consult[request])
+            self.cascade_mean[query] = (self.cascade_mean[query] * cascade_count + self.cascade_cost[request]) / (cascade_count + 1)
+            self.cascade_count[query] = cascade_count = cascade_count + 1
         if self.large_ran[route][request]:
-            self.large[query] = _updated(self.large[query], self.large_cost[request])
-        known = [mean for mean, count in (self.cascade[query], self.large[query]) if count]
-        self.expected[query] = min(known)
+            self.large_mean[query] = (self.large_mean[query] * large_count + self.large_cost[request]) / (large_count + 1)
+            self.large_count[query] = large_count = large_count + 1
+        if cascade_count and large_count:
+            self.expected[query] = min(self.cascade_mean[query], self.large_mean[query])
+        else:
+            self.expected[query] = self.cascade_mean[query] if cascade_count else self.large_mean[query]
+        return route
 
     def _observe_artifact(self, query: int, request: int, route: int) -> None:
+        cascade = (self.cascade_mean[query], self.cascade_count[query])
+        large = (self.large_mean[query], self.large_count[query])
         if route == CASCADE:
             self.small[query] = _updated(_updated(self.small[query], self.small_cost[request]), self.small_cost[request])
-            self.cascade[query] = _updated(self.cascade[query], self.cost[CASCADE][request])
+            cascade = _updated(cascade, self.artifact_cascade_cost[request])
             if not self.small_right[request]:  # observed whether or not it ran or was charged
-                self.large[query] = _updated(self.large[query], self.large_cost[request])
+                large = _updated(large, self.large_cost[request])
         else:
-            self.large[query] = _updated(_updated(self.large[query], self.large_cost[request]), self.large_cost[request])
-        large_mean, large_count = self.large[query]
-        self.choice[query] = LARGE if large_count and self.cascade[query][0] > large_mean else CASCADE
+            large = _updated(_updated(large, self.large_cost[request]), self.large_cost[request])
+        (self.cascade_mean[query], self.cascade_count[query]), (self.large_mean[query], self.large_count[query]) = cascade, large
+        large_mean, large_count = large
+        self.choice[query] = LARGE if large_count and cascade[0] > large_mean else CASCADE
         small_mean = self.small[query][0]
         self.expected[query] = small_mean if large_mean == 0 else min(small_mean, large_mean)
 
