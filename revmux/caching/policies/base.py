@@ -123,12 +123,26 @@ class WeightedReplacement(HeapPolicy):
     def key(self, query: int) -> float:
         return self.weight(query) / self.sizes[query]
 
+    def start(self, counts, expected):
+        super().start(counts, expected)
+        # Equal sizes (the usual case): one victim per replacement, the heap item replaced in place.
+        self.one_victim = bool(len(self.size)) and bool(np.all(self.size == self.size[0]))
+
     def on_miss(self, query: int) -> bool:
         size = self.sizes[query]
         if size > self.capacity:
             return False
         if self.used + size <= self.capacity:
             self._push(query)
+            return True
+        if self.one_victim:
+            key = self.key(query)
+            lowest, position, _, victim = self._top()
+            if not lowest < key:
+                return False
+            del self.cached[victim]
+            token = self.cached[query] = next(self._tokens)
+            heapq.heapreplace(self.heap, (key, position, token, query))
             return True
         weight = self.weight(query)
         victims, freed, worth = [], 0.0, 0.0

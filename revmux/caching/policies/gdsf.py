@@ -6,6 +6,8 @@ LEC's ranking."""
 
 import heapq
 
+import numpy as np
+
 from revmux.caching.policies import POLICIES
 from revmux.caching.policies.base import HeapPolicy
 
@@ -17,6 +19,7 @@ class GreedyDualSizeFrequency(HeapPolicy):
 
     def start(self, counts, expected):
         super().start(counts, expected)
+        self.one_victim = bool(len(self.size)) and bool(np.all(self.size == self.size[0]))
         self.inflation = 0.0
         self.priority: dict[int, float] = {}
 
@@ -35,6 +38,14 @@ class GreedyDualSizeFrequency(HeapPolicy):
     def on_miss(self, query: int) -> bool:
         if self.sizes[query] > self.capacity:
             return False
+        if self.one_victim and self.used + self.sizes[query] > self.capacity:  # equal sizes: replace in one step
+            _, _, _, victim = self._top()
+            self.inflation = self.priority.pop(victim)
+            del self.cached[victim]
+            priority = self.priority[query] = self._priority(query)
+            token = self.cached[query] = next(self._tokens)
+            heapq.heapreplace(self.heap, (priority, next(self._positions), token, query))
+            return True
         while self.used + self.sizes[query] > self.capacity:
             self._top()  # the lowest current priority on top
             _, _, _, victim = heapq.heappop(self.heap)

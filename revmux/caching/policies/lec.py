@@ -12,5 +12,8 @@ class LeastExpectedCost(WeightedReplacement):
     def weight(self, query: int) -> float:
         return self.counts[query] * self.expected[query]
 
+    def key(self, query: int) -> float:  # weight per unit of size, written out: the simulator's inner loop
+        return self.counts[query] * self.expected[query] / self.sizes[query]
+
     def weight_of(self, counts, expected):
         return counts * expected

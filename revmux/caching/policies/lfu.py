@@ -11,5 +11,8 @@ class LeastFrequentlyUsed(WeightedReplacement):
     def weight(self, query: int) -> float:
         return self.counts[query]
 
+    def key(self, query: int) -> float:  # weight per unit of size, written out: the simulator's inner loop
+        return self.counts[query] / self.sizes[query]
+
     def weight_of(self, counts, expected):
         return counts
