@@ -102,10 +102,9 @@ BANDIT_FRAME = pd.DataFrame({"request": range(6), "query": ["fails"] * 3 + ["wor
 
 
 def test_the_strict_bandit_tries_each_arm_once_then_exploits_and_pays_for_every_observation():
-    # One draw per miss (seed 0: 0.549, 0.715, 0.603, 0.545, 0.424, 0.646), exploring when below 1/n.
-    # "fails": the cascade first (1 + 2: it escalates), then the large model (2 < 3; 0.715 > 1/2, 0.603 >
-    # 1/3). "works": the cascade (1, the large cost unseen), the large model once to learn its cost (2),
-    # then the cascade again (1 < 2; 0.646 > 1/3).
+    # Costs here do not vary, so the pooled variance is 0 and Thompson sampling takes the lower mean.
+    # "fails": the cascade first (1 + 2: it escalates), then the large model (2 < 3). "works": the cascade
+    # (1, the large cost unseen), the large model once to learn its cost (2), then the cascade again (1 < 2).
     outcome = run("lfu", "bandit", "online", 0, frame=BANDIT_FRAME)
     assert outcome.total_cost == pytest.approx(3 + 2 + 2 + 1 + 2 + 1)
     assert outcome.large_calls == 4 and outcome.small_calls == 3
@@ -114,6 +113,26 @@ def test_the_strict_bandit_tries_each_arm_once_then_exploits_and_pays_for_every_
                                       escalate=np.nan)
     strict = run("lfu", "bandit", "online", 0, frame=cheap_small)
     assert strict.total_cost == pytest.approx(2 * (1 + 3 + 1)) and strict.large_calls == 2
+
+
+def test_the_strict_bandit_samples_from_the_pooled_spread_and_weighs_a_half_explored_query_at_zero():
+    from revmux.caching.accounting import CASCADE, LARGE
+    from revmux.caching.selectors.bandit import BanditLearned
+
+    frame = pd.DataFrame({"request": range(6), "query": list("aaabbb"), "cost_small": [1.0, 3.0, 2.0, 5.0, 5.0, 5.0],
+                          "cost_large": 2.0})
+    trace = trace_from_frame(frame)
+    bandit = BanditLearned(mode="strict")
+    bandit.start(trace, bandit.table(trace), np.random.RandomState(0))
+    bandit.draws = iter([0.0, 0.0,  0.0, 0.0,  0.0, 0.0,  0.0, 0.0,  0.0, 0.0,  -3.0, 3.0])
+    assert bandit.serve(0, 0) == CASCADE and bandit.expected[0] == 0.0  # one arm tried: no weight yet
+    assert bandit.serve(0, 1) == LARGE and bandit.expected[0] == pytest.approx(1.0)  # min(1, 2)
+    assert bandit.serve(0, 2) == CASCADE  # 1 < 2 at zero draws; the cascade then costs 2 here: mean 1.5
+    assert bandit.pooled[CASCADE] == pytest.approx(0.5) and bandit.freedom[CASCADE] == 1
+    assert bandit.serve(1, 3) == CASCADE and bandit.serve(1, 4) == LARGE  # b: each arm once (5, then 2)
+    # b's cascade mean 5 against the large model's 2; the pooled cascade variance 0.5 / 1 over 1 observation:
+    # a draw of -3 puts the cascade at 5 - 3 x 0.71 = 2.88, still above 2; the large arm has no spread yet.
+    assert bandit.serve(1, 5) == LARGE
 
 
 def test_the_artifact_bandit_learns_the_large_cost_without_paying_for_it():
@@ -205,6 +224,7 @@ def test_replay_of_a_users_trace_reports_cost_ratio_hit_rate_and_served_accuracy
     (lambda f: f.assign(cost_small=[0.5, -1, 1, 1, 1, 1, 1, 1]), "row 2 (request '1'): cost_small '-1.0' must be a finite number >= 0"),
     (lambda f: f.assign(cost_large=["1", "x", 1, 1, 1, 1, 1, 1]), "row 2 (request '1'): cost_large 'x'"),
     (lambda f: f.assign(small_correct=[1, 2, 1, 1, 1, 1, 1, 1]), "row 2 (request '1'): small_correct '2' must be 0 or 1"),
+    (lambda f: f.assign(query=["a", "", "b", "c", "c", "a", "b", "c"]), "row 2: empty query id"),
     (lambda f: f.assign(size=[1, 0, 1, 1, 1, 1, 1, 1]), "row 2 (request '1'): size '0' must be a positive number"),
     (lambda f: f.assign(selector_cost=[0, 0, 0, -0.5, 0, 0, 0, 0]), "row 4 (request '3'): selector_cost '-0.5' must be a finite number >= 0"),
     (lambda f: f.assign(keep_small=[1, 0, 1, 1, 1, 1, 1, 1]), "row 2 (request '1'): keep_small '0' differs from earlier requests of query 'a'"),
@@ -300,19 +320,36 @@ def test_gdsf_with_sizes_inflates_by_each_evicted_priority():
 
 
 def test_the_oracle_solves_the_knapsack_where_greedy_by_density_would_not():
-    # A perfect selector (charged 0.5 a call) pays a 1.5, b 10.5 (the large model: its cascade would cost
-    # 12.5), c 4.5; worth keeping: a 3 x 1.5 = 4.5, b 21, c 13.5. Greedy by worth per size keeps c and a
-    # (18); the best set is b alone (21), so a and c miss: 3 x 1.5 + 3 x 4.5.
-    oracle = sized("oracle", "offline", "simulated", 1.0)
-    assert oracle.total_cost == pytest.approx(3 * 1.5 + 3 * 4.5)
-    assert oracle.note == "exact knapsack"
+    # The perfect selector (free) takes the cheapest route to a right answer: a's small model 1, b's large
+    # model 10 (its small answer is wrong), c's small model 4; worth keeping: a 3 x 1 = 3, b 20, c 12.
+    # Greedy by worth per size keeps c and a (15); the best set is b alone (20), so a and c miss.
+    oracle = sized("oracle", "offline", "perfect")
+    assert oracle.total_cost == pytest.approx(3 * 1 + 3 * 4)
+    assert oracle.note == "exact knapsack" and oracle.served_accuracy == 1.0 and oracle.selector_calls == 0
     # LEC and LFU, filled once, rank by worth per unit of size: both keep c and a, so b misses twice.
     assert sized("lec", "offline").total_cost == pytest.approx(2 * 10.5)
     assert sized("lfu", "offline").total_cost == pytest.approx(2 * 10.5)
     # Sizes that are not whole numbers: greedy, and the note says how far from the best it can be.
     halves = simulate(trace_from_frame(SIZED.assign(size=SIZED["size"] + 0.5)),
-                      Setup("oracle", "simulated", "offline", 2.5, 1.0))
+                      Setup("oracle", "perfect", "offline", 2.5))
     assert halves.note.startswith("greedy by value per unit of size") and "at most" in halves.note
+    # Sizes a hair above whole numbers are not rounded into a set that overfills the cache.
+    over = simulate(trace_from_frame(SIZED.assign(size=SIZED["size"] + 1e-7)), Setup("oracle", "perfect", "offline", 2))
+    assert over.note.startswith("greedy") and over.hits == 3  # only c (or a) fits: 1 + 2e-7 twice would not
+
+
+def test_sizes_that_add_up_in_floating_point_still_fit_and_ties_do_not_hang_on_rounding():
+    # Three answers of 0.1 fit a cache of 0.3 (0.1 + 0.1 + 0.1 is 0.30000000000000004 in floating point).
+    frame = pd.DataFrame({"request": range(6), "query": list("abcabc"), "cost_small": 1.0, "cost_large": 1.0,
+                          "size": 0.1})
+    assert simulate(trace_from_frame(frame), Setup("lfu", "large", "online", 0.3)).hits == 3
+    # A newcomer exactly as heavy as the entry it would evict stays out: a (size 11) weighs 2 x 7.5 = 15 when
+    # b (size 11, cost 15) arrives. Summing density x size would call a lighter (15/11 x 11 rounds to
+    # 14.999999999999998) and evict it; a's last request must hit. c only makes the sizes unequal.
+    frame = pd.DataFrame({"request": range(5), "query": list("aabca"), "cost_small": 1.0,
+                          "cost_large": [7.5, 7.5, 15.0, 1.0, 7.5], "size": [11, 11, 11, 5, 11]})
+    outcome = simulate(trace_from_frame(frame), Setup("lec", "large", "online", 11))
+    assert outcome.hits == 2
 
 
 def test_lec_expects_an_imperfect_selector_to_pay_its_accuracy_mix_of_routes():

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from revmux.caching.accounting import CASCADE, HIT, LARGE, Outcome, settle
+from revmux.caching.accounting import HIT, Outcome, settle
 from revmux.caching.policies import POLICIES
 from revmux.caching.selectors import SELECTORS
 from revmux.caching.selectors.base import MODES
@@ -48,6 +48,11 @@ def check_setup(setup: Setup, trace: Trace | None = None) -> Setup:
         raise RevmuxError(f"cache policy {policy!r} has no offline (filled-once) form: run it with scenario online")
     if setup.scenario == "online" and not (traits["dynamic"] or traits["hindsight"]):
         raise RevmuxError(f"cache policy {policy!r} does not learn online: run it with scenario offline")
+    if traits["hindsight"]:  # the best static cache is defined with the perfect selector, whatever was named
+        if selector not in ("perfect", "simulated") or (selector == "simulated" and setup.selector_accuracy != 1):
+            raise RevmuxError(f"cache policy {policy!r} is the best static cache with a perfect selector: pair it "
+                              "with selector perfect")
+        selector, chooses = "perfect", SELECTORS.traits("perfect")
     if chooses["learns"] and (setup.scenario == "offline" or traits["hindsight"]):
         raise RevmuxError(f"selector {selector!r} learns online; with a cache filled once ({policy}, "
                           f"{setup.scenario}) use the simulated selector")
@@ -84,8 +89,7 @@ def simulate(trace: Trace, setup: Setup, seed: int = 0, one_by_one: bool = False
 
     counts = np.bincount(trace.query, minlength=trace.queries)
     expected = per_query_mean(trace, selector.expected_cost(trace, table))
-    cheapest = per_query_mean(trace, np.minimum(table.cost[LARGE], table.cost[CASCADE]))
-    note = policy.fill(counts, expected, cheapest)
+    note = policy.fill(counts, expected)
     cached = np.array(policy.entries, dtype=int)
     cached_correct = np.full(trace.queries, np.nan)
     if len(cached):  # each cached answer: the route the selector takes for the query's first request

@@ -126,6 +126,11 @@ def _check_frame(frame: pd.DataFrame, source: str) -> None:
                           f"{', '.join(REQUIRED)} (optional: {', '.join(OPTIONAL)}); see revmux/caching/traces.py")
     if frame.empty:
         raise RevmuxError(f"{source}: no requests")
+    for column in ("request", "query"):
+        empty = (frame[column].isna() | (frame[column].astype(str).str.strip() == "")).to_numpy()
+        if empty.any():
+            row = int(np.flatnonzero(empty)[0])
+            raise RevmuxError(f"{source}: row {row + 1}: empty {column} id; every request needs a {column} id")
     for column in ("cost_small", "cost_large", "size", "selector_cost"):
         if column not in frame:
             continue
@@ -191,7 +196,8 @@ def read_trace(path: str | Path) -> Trace:
     if not path.is_file():
         raise RevmuxError(f"caching trace {path} not found: pass an existing CSV (format: revmux/caching/traces.py)")
     try:
-        frame = pd.read_csv(path, dtype={"request": str, "query": str}, keep_default_na=True)
+        # Ids are text as written ("NA" is a query like any other); an empty cell is refused below.
+        frame = pd.read_csv(path, dtype={"request": str, "query": str}, keep_default_na=False)
     except (ValueError, pd.errors.ParserError) as error:
         raise RevmuxError(f"{path}: not a readable CSV ({error})") from None
     return trace_from_frame(frame, str(path))

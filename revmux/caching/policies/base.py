@@ -26,6 +26,8 @@ class CachePolicy:
 
     def __init__(self, capacity: float, sizes: np.ndarray):
         self.capacity = capacity
+        # What "fits" means: sums of sizes drift in floating point (0.1 + 0.1 + 0.1 > 0.3), so a little slack.
+        self.limit = capacity + 1e-9 * max(1.0, capacity)
         self.size = np.asarray(sizes, float)
         self.sizes = self.size.tolist()
         self.cached: dict[int, int] = {}  # query -> its entry's token (a fresh one per insertion)
@@ -41,16 +43,16 @@ class CachePolicy:
         return list(self.cached)
 
     # Offline: filled once.
-    def value(self, counts: np.ndarray, expected: np.ndarray, hindsight: np.ndarray) -> np.ndarray:
+    def value(self, counts: np.ndarray, expected: np.ndarray) -> np.ndarray:
         """Per query, what keeping it is worth: the cache keeps the most worth per unit of size."""
         raise NotImplementedError
 
-    def fill(self, counts: np.ndarray, expected: np.ndarray, hindsight: np.ndarray) -> str:
+    def fill(self, counts: np.ndarray, expected: np.ndarray) -> str:
         """Greedy by worth per unit of size (ties: the earlier query, in order of first appearance), skipping
         what no longer fits. Returns a note on how the choice was made (empty when there is nothing to say)."""
-        density = self.value(counts, expected, hindsight) / self.size
+        density = self.value(counts, expected) / self.size
         for query in np.argsort(-density, kind="stable"):
-            if counts[query] > 0 and self.used + self.size[query] <= self.capacity:
+            if counts[query] > 0 and self.used + self.size[query] <= self.limit:
                 self._insert(int(query))
         return ""
 
@@ -114,7 +116,7 @@ class WeightedReplacement(HeapPolicy):
     def weight(self, query: int) -> float:
         raise NotImplementedError
 
-    def value(self, counts, expected, hindsight):
+    def value(self, counts, expected):
         return self.weight_of(np.asarray(counts, float), np.asarray(expected, float))
 
     def weight_of(self, counts: np.ndarray, expected: np.ndarray) -> np.ndarray:
@@ -130,9 +132,9 @@ class WeightedReplacement(HeapPolicy):
 
     def on_miss(self, query: int) -> bool:
         size = self.sizes[query]
-        if size > self.capacity:
+        if size > self.limit:
             return False
-        if self.used + size <= self.capacity:
+        if self.used + size <= self.limit:
             self._push(query)
             return True
         if self.one_victim:
@@ -146,10 +148,10 @@ class WeightedReplacement(HeapPolicy):
             return True
         weight = self.weight(query)
         victims, freed, worth = [], 0.0, 0.0
-        while self.heap and self.used - freed + size > self.capacity:
+        while self.heap and self.used - freed + size > self.limit:
             item = self._top()
             victim_size = self.sizes[item[3]]
-            worth += item[0] * victim_size
+            worth += self.weight(item[3])  # the weight itself: density x size can round below it
             if not worth < weight:
                 break
             victims.append(heapq.heappop(self.heap))

@@ -23,7 +23,7 @@ class GreedyDualSizeFrequency(HeapPolicy):
         self.inflation = 0.0
         self.priority: dict[int, float] = {}
 
-    def value(self, counts, expected, hindsight):
+    def value(self, counts, expected):
         return counts * expected
 
     def key(self, query: int) -> float:
@@ -36,9 +36,9 @@ class GreedyDualSizeFrequency(HeapPolicy):
         self.priority[query] = self._priority(query)  # only rises: the heap item is re-filed when it surfaces
 
     def on_miss(self, query: int) -> bool:
-        if self.sizes[query] > self.capacity:
+        if self.sizes[query] > self.limit:
             return False
-        if self.one_victim and self.used + self.sizes[query] > self.capacity:  # equal sizes: replace in one step
+        if self.one_victim and self.used + self.sizes[query] > self.limit:  # equal sizes: replace in one step
             _, _, _, victim = self._top()
             self.inflation = self.priority.pop(victim)
             del self.cached[victim]
@@ -46,7 +46,7 @@ class GreedyDualSizeFrequency(HeapPolicy):
             token = self.cached[query] = next(self._tokens)
             heapq.heapreplace(self.heap, (priority, next(self._positions), token, query))
             return True
-        while self.used + self.sizes[query] > self.capacity:
+        while self.used + self.sizes[query] > self.limit:
             self._top()  # the lowest current priority on top
             _, _, _, victim = heapq.heappop(self.heap)
             self.inflation = self.priority.pop(victim)

@@ -15,9 +15,9 @@ class LeastRecentlyUsed(CachePolicy):
         self.cached[query] = self.cached.pop(query)
 
     def on_miss(self, query: int) -> bool:
-        if self.sizes[query] > self.capacity:
+        if self.sizes[query] > self.limit:
             return False
-        while self.used + self.sizes[query] > self.capacity:
+        while self.used + self.sizes[query] > self.limit:
             self._remove(next(iter(self.cached)))
         self._insert(query)
         return True

@@ -1,7 +1,10 @@
-"""The oracle: the best static cache for the whole trace, known in hindsight. Every miss then pays the
-cheaper of the cascade and the large route (a selector that is always right), so the cache that minimises
-the total keeps the set of queries with the largest total of frequency x that cost within the cache's
-size: a knapsack. It is solved exactly where sizes are whole numbers and queries x capacity is small
+"""The oracle: the best static cache for the whole trace, known in hindsight, with the perfect selector
+(revmux/caching/selectors/perfect.py: free, and always taking the cheapest route to the best answer either
+model gives). Every miss then pays that selector's cost, so the cache that minimises the total keeps the set
+of queries with the largest total of frequency x that cost within the cache's size: a knapsack. It bounds
+from below the cost of every static cache serving that accuracy; a selector that serves wrong answers can
+cost less, and online, a policy that adapts can beat it on a trace whose popular queries shift: there it is
+a hindsight reference, not a bound. It is solved exactly where sizes are whole numbers and queries x capacity is small
 enough for dynamic programming (with unit sizes: the top k); otherwise the greedy choice by value per unit
 of size is used and the note says how far from the best it can be. Online it is still filled from the
 whole trace: a bound, not a policy."""
@@ -20,20 +23,22 @@ class HindsightOptimal(CachePolicy):
     dynamic = False
     hindsight = True
 
-    def value(self, counts, expected, hindsight):
-        return counts * hindsight
+    def value(self, counts, expected):
+        return counts * expected
 
-    def fill(self, counts, expected, hindsight):
-        value = np.where(counts > 0, self.value(counts, expected, hindsight), 0.0)
+    def fill(self, counts, expected):
+        value = np.where(counts > 0, self.value(counts, expected), 0.0)
         if np.all(self.size == self.size[0]):  # equal sizes: the k most valuable, exactly
-            return super().fill(counts, expected, hindsight)
-        whole = np.allclose(self.size, np.round(self.size)) and np.isfinite(self.capacity)
+            return super().fill(counts, expected)
+        whole = bool(np.all(self.size == np.round(self.size))) and np.isfinite(self.capacity)  # exactly whole
         capacity = int(np.floor(self.capacity + 1e-9)) if whole else 0
         if whole and len(value) * (capacity + 1) <= EXACT_CELLS:
-            for query in np.flatnonzero(_knapsack(value, np.round(self.size).astype(int), capacity)):
+            chosen = _knapsack(value, np.round(self.size).astype(int), capacity)
+            assert self.size[chosen].sum() <= self.capacity, "the knapsack's choice must fit the cache"
+            for query in np.flatnonzero(chosen):
                 self._insert(int(query))
             return "exact knapsack"
-        super().fill(counts, expected, hindsight)
+        super().fill(counts, expected)
         greedy = float(value[list(self.cached)].sum())
         bound = _fractional_bound(value, self.size, self.capacity)
         return (f"greedy by value per unit of size (sizes not whole numbers, or queries x capacity above "

@@ -2,10 +2,13 @@
 model, chosen from running means of what each cost.
 
 Strict (the default) learns only from what ran: the cascade reveals its own cost (and the large model's
-when its detector escalated), the large model its own. It explores by the epsilon_n-greedy rule of Auer,
-Cesa-Bianchi and Fischer (2002) per query: each arm is tried once (the cascade first), then the arm with
-the lower mean, except that with probability 1/n (n: the query's misses so far) it takes the other one.
-LEC weighs a query by the mean of the arm it would choose.
+when its detector escalated), the large model its own. It explores by Gaussian Thompson sampling per
+query: each arm is tried once (the cascade first); then on each miss it draws each arm's mean cost from
+N(running mean, pooled variance / observations) and takes the lower draw. The variance is each arm's,
+pooled over queries (a query has too few observations of its own). Until both arms of a query have been
+tried its cost is unknown, and LEC and GDSF give it no weight (it is kept only where there is room):
+weighing it by the one arm it has tried would freeze a dear first guess into the cache, since a cached
+query is never served again and so never learns. Then LEC weighs it by the lower of the two means.
 
 `artifact` is the authors' code, kept for the published-table comparison: it never explores; on every
 cascade miss whose small answer is not judged right it records the large model's cost without running or
@@ -37,15 +40,18 @@ class BanditLearned(Selector):
         self.artifact_cascade_cost = cost[CASCADE]
         self.small_cost, self.large_cost = trace.cost_small.tolist(), trace.cost_large.tolist()
         self.small_right = [value == 1 for value in trace.small_correct.tolist()]
-        self.expected = [math.nan] * queries  # what LEC and GDSF read
-        # Running means and counts per query: the cascade arm, the large arm, and (artifact) the small model.
+        self.expected = [math.nan if self.mode == "artifact" else 0.0] * queries  # what LEC and GDSF read
+        # Per query and arm (the cascade, the large model): running mean and count.
         self.cascade_mean, self.cascade_count = [0.0] * queries, [0] * queries
         self.large_mean, self.large_count = [0.0] * queries, [0] * queries
-        self.small = [(0.0, 0)] * queries
-        self.misses = [0] * queries
+        # Per arm (indexed by route: LARGE 0, CASCADE 1), over all queries: the squared deviations from each
+        # query's own mean and their degrees of freedom, whose ratio is the pooled variance.
+        self.pooled = [0.0, 0.0]
+        self.freedom = [0, 0]
+        self.small = [(0.0, 0)] * queries  # artifact: the small model's mean, counted as the authors' code counts it
         self.choice = [CASCADE] * queries  # artifact: the per-query policy, starting with the cascade
-        # Strict: one uniform draw per miss, drawn up front in one call (a draw per call is slow).
-        self.draws = iter(random.uniform(size=trace.requests).tolist()) if self.mode == "strict" else None
+        # Strict: two standard normal draws per miss, drawn up front in one call (a draw per call is slow).
+        self.draws = iter(random.standard_normal(size=2 * trace.requests).tolist()) if self.mode == "strict" else None
 
     def serve(self, query: int, request: int) -> int:
         """The route of this miss, and what the models that ran revealed, learned."""
@@ -53,27 +59,38 @@ class BanditLearned(Selector):
             route = self.choice[query]
             self._observe_artifact(query, request, route)
             return route
-        misses = self.misses[query] = self.misses[query] + 1
-        draw = next(self.draws)
+        draws = self.draws
+        cascade_draw, large_draw = next(draws), next(draws)
         cascade_count, large_count = self.cascade_count[query], self.large_count[query]
         if not cascade_count:
             route = CASCADE
         elif not large_count:
             route = LARGE
-        else:  # exploring with probability 1/n: the other arm
-            greedy_large = self.large_mean[query] < self.cascade_mean[query]
-            route = LARGE if greedy_large != (draw * misses < 1.0) else CASCADE
+        else:
+            freedom = self.freedom
+            cascade_spread = math.sqrt(self.pooled[CASCADE] / freedom[CASCADE] / cascade_count) if freedom[CASCADE] else 0.0
+            large_spread = math.sqrt(self.pooled[LARGE] / freedom[LARGE] / large_count) if freedom[LARGE] else 0.0
+            cascade_sample = self.cascade_mean[query] + cascade_spread * cascade_draw
+            large_sample = self.large_mean[query] + large_spread * large_draw
+            route = LARGE if large_sample < cascade_sample else CASCADE
         if route == CASCADE:
-            self.cascade_mean[query] = (self.cascade_mean[query] * cascade_count + self.cascade_cost[request]) / (cascade_count + 1)
-            self.cascade_count[query] = cascade_count = cascade_count + 1
+            cascade_count = self._learn(CASCADE, self.cascade_mean, self.cascade_count, query, self.cascade_cost[request])
         if self.large_ran[route][request]:
-            self.large_mean[query] = (self.large_mean[query] * large_count + self.large_cost[request]) / (large_count + 1)
-            self.large_count[query] = large_count = large_count + 1
+            large_count = self._learn(LARGE, self.large_mean, self.large_count, query, self.large_cost[request])
         if cascade_count and large_count:
             self.expected[query] = min(self.cascade_mean[query], self.large_mean[query])
-        else:
-            self.expected[query] = self.cascade_mean[query] if cascade_count else self.large_mean[query]
         return route
+
+    def _learn(self, arm: int, means: list, counts: list, query: int, value: float) -> int:
+        """Welford's update of one arm's running mean and the pooled squared deviations; returns the new count."""
+        count = counts[query] + 1
+        mean = means[query]
+        new_mean = mean + (value - mean) / count
+        self.pooled[arm] += (value - mean) * (value - new_mean)
+        if count > 1:
+            self.freedom[arm] += 1
+        means[query], counts[query] = new_mean, count
+        return count
 
     def _observe_artifact(self, query: int, request: int, route: int) -> None:
         cascade = (self.cascade_mean[query], self.cascade_count[query])
