@@ -79,7 +79,7 @@ class SyntheticSuite:
                         setups.append(check_setup(Setup(policy, selector, scenario, self.cache_size, accuracy, mode)))
                     except RevmuxError:  # a policy without this scenario's form (LRU offline): not a cell
                         continue
-            setups.append(check_setup(Setup("oracle", "simulated", scenario, self.cache_size, 1.0)))
+            setups.append(check_setup(Setup("oracle", "perfect", scenario, self.cache_size)))
             cells += [(scenario, alpha, ratio, accuracy, setup) for setup in setups]
         return cells
 
