@@ -137,9 +137,16 @@ class WeightedReplacement(HeapPolicy):
         if self.used + size <= self.limit:
             self._push(query)
             return True
-        if self.one_victim:
-            key = self.key(query)
-            lowest, position, _, victim = self._top()
+        if self.one_victim:  # _top() written out: this runs on most misses
+            key, heap, cached, current_key = self.key(query), self.heap, self.cached, self.key
+            while True:
+                lowest, position, token, victim = heap[0]
+                if cached.get(victim) != token:
+                    heapq.heappop(heap)
+                elif (current := current_key(victim)) != lowest:
+                    heapq.heapreplace(heap, (current, position, token, victim))
+                else:
+                    break
             if not lowest < key:
                 return False
             del self.cached[victim]

@@ -50,47 +50,59 @@ class BanditLearned(Selector):
         self.freedom = [0, 0]
         self.small = [(0.0, 0)] * queries  # artifact: the small model's mean, counted as the authors' code counts it
         self.choice = [CASCADE] * queries  # artifact: the per-query policy, starting with the cascade
-        # Strict: two standard normal draws per miss, drawn up front in one call (a draw per call is slow).
-        self.draws = iter(random.standard_normal(size=2 * trace.requests).tolist()) if self.mode == "strict" else None
+        if self.mode == "strict":
+            # Two standard normal draws per request (the cascade's, the large model's), drawn up front in one
+            # call: a draw per call is slow.
+            self.draws = random.standard_normal(size=2 * trace.requests).tolist()
+            self.serve = self._strict_server()
 
     def serve(self, query: int, request: int) -> int:
-        """The route of this miss, and what the models that ran revealed, learned."""
-        if self.mode == "artifact":
-            route = self.choice[query]
-            self._observe_artifact(query, request, route)
-            return route
-        draws = self.draws
-        cascade_draw, large_draw = next(draws), next(draws)
-        cascade_count, large_count = self.cascade_count[query], self.large_count[query]
-        if not cascade_count:
-            route = CASCADE
-        elif not large_count:
-            route = LARGE
-        else:
-            freedom = self.freedom
-            cascade_spread = math.sqrt(self.pooled[CASCADE] / freedom[CASCADE] / cascade_count) if freedom[CASCADE] else 0.0
-            large_spread = math.sqrt(self.pooled[LARGE] / freedom[LARGE] / large_count) if freedom[LARGE] else 0.0
-            cascade_sample = self.cascade_mean[query] + cascade_spread * cascade_draw
-            large_sample = self.large_mean[query] + large_spread * large_draw
-            route = LARGE if large_sample < cascade_sample else CASCADE
-        if route == CASCADE:
-            cascade_count = self._learn(CASCADE, self.cascade_mean, self.cascade_count, query, self.cascade_cost[request])
-        if self.large_ran[route][request]:
-            large_count = self._learn(LARGE, self.large_mean, self.large_count, query, self.large_cost[request])
-        if cascade_count and large_count:
-            self.expected[query] = min(self.cascade_mean[query], self.large_mean[query])
+        """The route of this miss, and what the models that ran revealed, learned (the authors' rules; the
+        strict server replaces this in start())."""
+        route = self.choice[query]
+        self._observe_artifact(query, request, route)
         return route
 
-    def _learn(self, arm: int, means: list, counts: list, query: int, value: float) -> int:
-        """Welford's update of one arm's running mean and the pooled squared deviations; returns the new count."""
-        count = counts[query] + 1
-        mean = means[query]
-        new_mean = mean + (value - mean) / count
-        self.pooled[arm] += (value - mean) * (value - new_mean)
-        if count > 1:
-            self.freedom[arm] += 1
-        means[query], counts[query] = new_mean, count
-        return count
+    def _strict_server(self):
+        """serve() for the strict mode, as a closure over plain lists: it runs once per miss, and attribute
+        lookups would be most of its time."""
+        cascade_mean, cascade_count, large_mean, large_count = (self.cascade_mean, self.cascade_count,
+                                                                 self.large_mean, self.large_count)
+        pooled, freedom, expected, draws = self.pooled, self.freedom, self.expected, self.draws
+        cascade_cost, large_cost, large_ran = self.cascade_cost, self.large_cost, self.large_ran
+        sqrt = math.sqrt
+
+        def learn(arm: int, means: list, counts: list, query: int, value: float) -> int:
+            # Welford's update of one arm's running mean and of the pooled squared deviations.
+            count = counts[query] + 1
+            mean = means[query]
+            new_mean = mean + (value - mean) / count
+            pooled[arm] += (value - mean) * (value - new_mean)
+            if count > 1:
+                freedom[arm] += 1
+            means[query], counts[query] = new_mean, count
+            return count
+
+        def serve(query: int, request: int) -> int:
+            cascade_seen, large_seen = cascade_count[query], large_count[query]
+            if not cascade_seen:
+                route = CASCADE
+            elif not large_seen:
+                route = LARGE
+            else:  # each arm's mean drawn from N(mean, pooled variance / observations); the lower draw wins
+                cascade_spread = sqrt(pooled[CASCADE] / freedom[CASCADE] / cascade_seen) if freedom[CASCADE] else 0.0
+                large_spread = sqrt(pooled[LARGE] / freedom[LARGE] / large_seen) if freedom[LARGE] else 0.0
+                route = (LARGE if large_mean[query] + large_spread * draws[2 * request + 1]
+                         < cascade_mean[query] + cascade_spread * draws[2 * request] else CASCADE)
+            if route == CASCADE:
+                cascade_seen = learn(CASCADE, cascade_mean, cascade_count, query, cascade_cost[request])
+            if large_ran[route][request]:
+                large_seen = learn(LARGE, large_mean, large_count, query, large_cost[request])
+            if cascade_seen and large_seen:
+                expected[query] = min(cascade_mean[query], large_mean[query])
+            return route
+
+        return serve
 
     def _observe_artifact(self, query: int, request: int, route: int) -> None:
         cascade = (self.cascade_mean[query], self.cascade_count[query])
