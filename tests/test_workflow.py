@@ -81,17 +81,21 @@ def test_the_default_run_has_one_caching_suite_job_per_table_and_its_report():
     commands = snakemake("-n", "--forceall", "-p").stdout
     for scenario in ("offline", "online"):
         assert f"cache-suite --runs 100 --requests 10000 --queries 20 --cache-size 8 --scenario {scenario}" in commands
-    # The pair reads the RevMUX N = 4 run and the teacher (identity run), both timed in one speed profile.
-    assert ("cache-pair --small-run results/rt-polarity/minilm-l6/revmux-n4-p3-s0 --small-speed "
-            "results/speed/minilm-l6/revmux-n4-p3-b32-len64.json --large-run results/rt-polarity/minilm-l6/identity-n1-p3-s0 "
-            "--large-speed results/speed/minilm-l6/revmux-n4-p3-b32-len64.json") in commands
+    # The pair reads the RevMUX N = 4 run and the teacher (identity run), both timed side by side in one speed
+    # profile per cost length.
+    profiles = " ".join(f"results/speed/minilm-l6/revmux-n4-p3-b32-len{n}.json" for n in (16, 32, 64))
+    assert (f"cache-pair --small-run results/rt-polarity/minilm-l6/revmux-n4-p3-s0 --small-speed {profiles} "
+            f"--large-run results/rt-polarity/minilm-l6/identity-n1-p3-s0 --large-speed {profiles} "
+            "--cost-lengths 16 32 64") in commands
 
 
 def test_the_second_caching_pair_reads_both_teachers_each_timed_beside_revmux():
     commands = snakemake("-n", "--forceall", "-p", "--configfile", "config/caching-pairs.yaml").stdout
-    assert ("cache-pair --small-run results/rt-polarity/minilm-l6/identity-n1-p3-s0 --small-speed "
-            "results/speed/minilm-l6/revmux-n2-p3-b32-len64.json --large-run results/rt-polarity/smollm2-135m/identity-n1-p15-s0 "
-            "--large-speed results/speed/smollm2-135m/revmux-n2-p15-b32-len64.json") in commands
+    small, large = ([f"results/speed/{name}-b32-len{n}.json" for n in (16, 32, 64)]
+                    for name in ("minilm-l6/revmux-n2-p3", "smollm2-135m/revmux-n2-p15"))
+    assert (f"cache-pair --small-run results/rt-polarity/minilm-l6/identity-n1-p3-s0 --small-speed {' '.join(small)} "
+            f"--large-run results/rt-polarity/smollm2-135m/identity-n1-p15-s0 --large-speed {' '.join(large)} "
+            "--cost-lengths 16 32 64") in commands
     assert "teacher --task rt-polarity --backbone smollm2-135m" in commands and "--mode head" in commands
 
 

@@ -119,22 +119,25 @@ def flops_at_lengths(profile: dict, path: str, lengths, resources: Path | None =
     profile counted its own `flops_per_sample`: the same workloads, the same counter, on a batch of N samples
     (the smallest that fills a composite). FLOPs do not depend on the weights, so random ids are counted."""
     from revmux.backbones import resolve_backbone
+    from revmux.backbones.load import DTYPES, load_backbone
     from revmux.measure.flops import count_flops
     from revmux.multiplexing.config import SpeedSettings
     from revmux.multiplexing.speed import build_workloads
 
     fields = {field.name for field in dataclasses.fields(SpeedSettings)}
-    base = SpeedSettings(**{key: value for key, value in profile["settings"].items() if key in fields})
-    spec = resolve_backbone(base.backbone)
-    counted = {}
-    for length in sorted(set(int(length) for length in lengths)):
-        settings = dataclasses.replace(base, length=length, batch_size=max(1, base.n), device="cpu")
-        key = (json.dumps(dataclasses.asdict(settings), sort_keys=True), path)
-        if (key, length) not in _COUNTED:  # a model's validation and held-out queries share their lengths
-            workloads = build_workloads(settings, spec, resources)[4]  # the float paths a profile counts
-            _COUNTED[key, length] = count_flops(workloads[path]) / settings.batch_size
-        counted[length] = _COUNTED[key, length]
-    return counted
+    base = dataclasses.replace(SpeedSettings(**{key: value for key, value in profile["settings"].items() if key in fields}),
+                               batch_size=max(1, profile["settings"]["n"]), device="cpu")
+    key = (json.dumps(dataclasses.asdict(dataclasses.replace(base, length=0)), sort_keys=True), path)
+    counted = _COUNTED.setdefault(key, {})  # a model's validation and held-out queries share their lengths
+    missing = sorted({int(length) for length in lengths} - set(counted))
+    if missing:
+        spec = resolve_backbone(base.backbone)
+        loaded = load_backbone(spec, resources, DTYPES[base.dtype], "cpu", with_tokenizer=False)
+        for length in missing:
+            settings = dataclasses.replace(base, length=length)
+            workloads = build_workloads(settings, spec, resources, loaded=loaded)[4]  # the float paths a profile counts
+            counted[length] = count_flops(workloads[path]) / settings.batch_size
+    return {int(length): counted[int(length)] for length in lengths}
 
 
 _COUNTED: dict = {}

@@ -1,17 +1,21 @@
 """A small and a large model of this harness as a caching pair, replayed through every cache policy and
-selector: per held-out query each model's correctness (its evaluation's predictions, first regrouping) and
-cost (seconds per sample at its profiled batch, and counted FLOPs per sample: its speed profile); a
-selector trained on the validation split to predict "the small model is right" from the small model's
-answer and confidence; then power-law traces over a seeded sample of distinct held-out queries (Zhu et
+selector. Per held-out query: each model's correctness (its evaluation's predictions, first regrouping) and
+its own cost (its token count under the model's tokenizer; FLOPs counted at that length; measured seconds per
+sample at the smallest profiled length that holds it, so each model needs speed profiles at every
+--cost-lengths); three selectors fitted on the validation split (a confidence-threshold failure detector for
+the cascade, a classifier on the small model's answer, a classifier on the query's text alone), each with its
+measured cost per query; then power-law traces over a seeded sample of distinct held-out queries (Zhu et
 al.'s real-data setting), every policy x selector, costed in seconds and in FLOPs.
 
 Writes OUT/per-query.csv, OUT/selector.json and OUT/replays.csv.
 
 example:
   python -m revmux cache-pair \\
-      --small-run results/rt-polarity/minilm-l6/revmux-n4-p3-s0 --small-speed results/speed/minilm-l6/revmux-n4-p3-b32-len64.json \\
-      --large-run results/rt-polarity/minilm-l6/identity-n1-p3-s0 --large-speed results/speed/minilm-l6/revmux-n4-p3-b32-len64.json \\
-      --out results/caching/pairs/revmux-n4-vs-teacher
+      --small-run results/rt-polarity/minilm-l6/revmux-n4-p3-s0 \\
+      --small-speed results/speed/minilm-l6/revmux-n4-p3-b32-len{16,32,64}.json \\
+      --large-run results/rt-polarity/minilm-l6/identity-n1-p3-s0 \\
+      --large-speed results/speed/minilm-l6/revmux-n4-p3-b32-len{16,32,64}.json \\
+      --cost-lengths 16 32 64 --out results/caching/pairs/revmux-n4-vs-teacher
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import argparse
 from dataclasses import fields
 from pathlib import Path
 
-from revmux.caching.pairs import SELECTOR_THRESHOLD, ReplayGrid
+from revmux.caching.pairs import COST_LENGTHS, SELECTOR_THRESHOLD, ReplayGrid
 
 HELP = "replay a small/large model pair of this harness through the caches"
 DEFAULTS = ReplayGrid()
@@ -33,9 +37,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     for size in ("small", "large"):
         parser.add_argument(f"--{size}-run", type=Path, required=True,
                             help=f"the {size} model's evaluated run folder (identity = the teacher)")
-        parser.add_argument(f"--{size}-speed", type=Path, required=True, help=f"a speed profile that timed the {size} model")
+        parser.add_argument(f"--{size}-speed", type=Path, nargs="+", required=True, metavar="PROFILE",
+                            help=f"speed profiles that timed the {size} model, one per cost length")
+    parser.add_argument("--cost-lengths", type=int, nargs="+", default=list(COST_LENGTHS), metavar="TOKENS",
+                        help="the length buckets a query's seconds are charged at (each model needs a profile at "
+                             f"each; default {' '.join(map(str, COST_LENGTHS))})")
     parser.add_argument("--selector-threshold", type=float, default=SELECTOR_THRESHOLD,
-                        help=f"send a query to the small model when P(small is right) >= this (default {SELECTOR_THRESHOLD})")
+                        help=f"the trained selectors choose the small model when P(small is right) >= this "
+                             f"(default {SELECTOR_THRESHOLD})")
     for field in fields(ReplayGrid):
         default = getattr(DEFAULTS, field.name)
         kind = type(default[0]) if isinstance(default, tuple) else type(default)
@@ -49,7 +58,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from revmux.caching.pairs import model_of, per_query, replay_pair, timing, train_selector
+    from revmux.caching import pairs
     from revmux.caching.simulate import Setup, check_setup
     from revmux.core.atomic import atomic_directory, atomic_write_json
     from revmux.core.errors import RevmuxError
@@ -59,30 +68,52 @@ def run(args: argparse.Namespace) -> int:
     for name in ("queries", "requests", "seeds"):
         if getattr(grid, name) < 1:
             raise RevmuxError(f"--{FLAGS[name]} {getattr(grid, name)} must be at least 1")
+    if min(args.cost_lengths) < 2:
+        raise RevmuxError(f"--cost-lengths {' '.join(map(str, args.cost_lengths))}: a length is at least 2 tokens")
     for size in (grid.cache_size, *grid.cache_sizes):
         check_setup(Setup("lfu", "large", "online", size))
-    for policy in grid.policies:
-        check_setup(Setup(policy, "large", "online", 0))
+    for policy in grid.policies:  # the oracle is replayed with a selector that is always right, as replay_pair does
+        oracle = policy == "oracle"
+        check_setup(Setup(policy, "simulated" if oracle else "large", "online", 0, 1.0 if oracle else None))
     for selector in grid.selectors:
         check_setup(Setup("lfu", selector, "online", 0, 1.0 if selector == "simulated" else None))
-    small, large = model_of(args.small_run, args.small_speed), model_of(args.large_run, args.large_speed)
-    validation, held_out = per_query(small, large, "validation"), per_query(small, large, "eval")
-    small_first, summary = train_selector(validation, held_out, args.selector_threshold)
-    held_out = held_out.assign(small_first=small_first.astype(int))
-    replays = replay_pair(held_out, grid, args.progress)
-    invalid = [f"{model.speed}: {timing(model)['invalid_reasons']}" for model in (small, large) if not timing(model)["valid"]]
-    summary.update(small=small.label, large=large.label, small_speed=str(small.speed), large_speed=str(large.speed),
-                   timing_profiles_valid=not invalid, invalid_timing_profiles=invalid,
-                   small_accuracy=float(held_out["small_correct"].mean()),
-                   large_accuracy=float(held_out["large_correct"].mean()),
-                   cost_ratio_seconds=float(held_out["cost_large_s"].iloc[0] / held_out["cost_small_s"].iloc[0]),
-                   cost_ratio_flops=float(held_out["cost_large_flops"].iloc[0] / held_out["cost_small_flops"].iloc[0]))
+    small, large = pairs.model_of(args.small_run, args.small_speed), pairs.model_of(args.large_run, args.large_speed)
+    timings = {model: pairs.timing(model, args.cost_lengths) for model in (small, large)}
+    validation = pairs.per_query(small, large, "validation", args.cost_lengths)
+    held_out = pairs.per_query(small, large, "eval", args.cost_lengths)
+    escalate, detector = pairs.confidence_detector(validation, held_out)
+    keep_small, answer, answer_flops = pairs.answer_selector(validation, held_out, args.selector_threshold)
+    pick_small, query, query_flops = pairs.query_selector(validation, held_out, args.selector_threshold)
+    held_out = held_out.assign(
+        escalate=escalate.astype(int), keep_small=keep_small.astype(int), pick_small=pick_small.astype(int),
+        answer_selector_seconds=answer["cost_seconds"], answer_selector_flops=answer_flops,
+        query_selector_seconds=query["cost_seconds"], query_selector_flops=query_flops)
+    replays = pairs.replay_pair(held_out, grid, args.progress)
+    invalid = [line for model in (small, large) for line in timings[model]["invalid"]]
+    summary = {
+        "small": small.label, "large": large.label,
+        "small_speed": [str(path) for path in small.speeds], "large_speed": [str(path) for path in large.speeds],
+        "cost_lengths": sorted(args.cost_lengths),
+        "timing_profiles_valid": not invalid, "invalid_timing_profiles": invalid,
+        "small_accuracy": float(held_out["small_correct"].mean()),
+        "large_accuracy": float(held_out["large_correct"].mean()),
+        "validation_small_accuracy": float(validation["small_correct"].mean()),
+        "validation_large_accuracy": float(validation["large_correct"].mean()),
+        # ratio of the mean per-query costs over the held-out split
+        "cost_ratio_seconds": float(held_out["cost_large_s"].mean() / held_out["cost_small_s"].mean()),
+        "cost_ratio_flops": float(held_out["cost_large_flops"].mean() / held_out["cost_small_flops"].mean()),
+        "per_query_cost_spread": {column: pairs.spread(held_out[column]) for column in
+                                  ("tokens", "tokens_large", "cost_small_s", "cost_large_s", "cost_small_flops", "cost_large_flops")},
+        "detector": detector, "selectors": {"answer-classifier": answer, "query-classifier": query},
+    }
     with atomic_directory(args.out) as scratch:
         held_out.to_csv(scratch / "per-query.csv", index=False)
         replays.to_csv(scratch / "replays.csv", index=False)
         atomic_write_json(scratch / "selector.json", summary)
     for line in invalid:
         print(f"warning: timing profile marked invalid, its seconds are used and marked so: {line}")
-    print(f"selector accuracy {summary['accuracy']:.3f} (always-small {summary['always_small_accuracy']:.3f}); "
-          f"{len(replays)} replays -> {args.out}")
+    print(f"accuracy small {summary['small_accuracy']:.3f}, large {summary['large_accuracy']:.3f}; cost ratio "
+          f"{summary['cost_ratio_seconds']:.2f}x seconds, {summary['cost_ratio_flops']:.2f}x FLOPs; selectors "
+          f"(balanced accuracy): answer {answer['balanced_accuracy']:.3f}, query {query['balanced_accuracy']:.3f}; "
+          f"detector threshold {detector['threshold']:.3f}; {len(replays)} replays -> {args.out}")
     return 0

@@ -2,7 +2,8 @@
 (the paper's layout, each cell our mean beside the published value and their ratio),
 caching-synthetic-ratios.csv (LFU+large / LEC+selector as a ratio of means and as the median of per-run
 ratios) and results/plots/caching-synthetic-ours-vs-published.svg; with --pairs, caching-pairs.{md,csv}
-(each model pair's policies and selectors: cost, hit rate, served accuracy) and three figures per pair.
+(each model pair's policies and selectors: cost over LFU+large, hit rate, served accuracy, with 95%
+intervals over seeds, and whether selection pays) and three figures per pair.
 
 example:
   python -m revmux cache-report --suite results/caching/synthetic-*.csv.gz
@@ -39,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
         for path in write_synthetic(runs, args.tables, args.plots):
             print(path)
     if args.pairs:
-        from revmux.caching.report import write_pairs
+        from revmux.caching.pair_report import write_pairs
 
         for path in write_pairs(args.pairs, args.tables, args.plots):
             print(path)

@@ -121,16 +121,17 @@ def random_batch(backbone: StagedBackbone, batch_size: int, length: int, seed: i
 
 
 def build_workloads(settings: SpeedSettings, spec: BackboneSpec, resources=None, depth: int | None = None,
-                    only: str | None = None):
+                    only: str | None = None, loaded=None):
     """The loaded backbone, head, batch, the two timed callables (teacher, multiplexed: the method's path), the
     same two on the float backbone (FLOPs are counted there: the counter does not see int8 kernels, which do
     the same arithmetic), what the method's path is, and the modules each timed path holds (whose weights it
     may read). A fresh memory process builds `only` its one path, with the truncation `depth` already chosen:
-    nothing else (FLOP counting, a float twin) runs before its baseline."""
+    nothing else (FLOP counting, a float twin) runs before its baseline. `loaded`: the backbone already loaded
+    (without its tokenizer), for callers that count many lengths on one model."""
     device = torch.device(settings.device)
     dtype = DTYPES[settings.dtype]
     # Random token ids are timed: no tokenizer, so a random-init shape runs with nothing fetched.
-    backbone = stage_backbone(load_backbone(spec, resources, dtype, device, with_tokenizer=False))
+    backbone = stage_backbone(loaded or load_backbone(spec, resources, dtype, device, with_tokenizer=False))
     torch.manual_seed(settings.seed)
     if settings.soft_prompt_length:
         # A random prompt of the tuned prompt's shape: speed does not depend on its values.

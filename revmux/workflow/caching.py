@@ -65,7 +65,8 @@ def _timed(config: dict, model: dict, other: dict) -> dict:
 
 
 def pair_files(config: dict, pair: str) -> dict:
-    """The runs and speed profiles a pair's job reads, by role."""
+    """The runs and speed profiles a pair's job reads, by role: each model timed at every cost length (a
+    query is charged the measured seconds of the smallest length that holds it)."""
     small, large = _model(config, pair, "small"), _model(config, pair, "large")
     files = {}
     for role, model, other in (("small", small, large), ("large", large, small)):
@@ -75,14 +76,22 @@ def pair_files(config: dict, pair: str) -> dict:
         files[f"{role}_metrics"] = f"{run}/{layout.METRICS}"
         files[f"{role}_predictions"] = f"{run}/{layout.PREDICTIONS}"
         files[f"{role}_validation"] = f"{run}/{layout.VALIDATION_PREDICTIONS}"
-        files[f"{role}_speed"] = layout.pattern(layout.SPEED_FILE).format(
-            **timed, batch=config["speed"]["batch_sizes"][0], length=config["speed"]["lengths"][0])
+        files[f"{role}_speed"] = [layout.pattern(layout.SPEED_FILE).format(
+            **timed, batch=config["speed"]["batch_sizes"][0], length=length) for length in cost_lengths(config)]
     return files
+
+
+def cost_lengths(config: dict) -> list[int]:
+    return sorted(set(config["caching"]["cost_lengths"]))
 
 
 def check_config(config: dict) -> None:
     for pair in pairs(config):
         pair_files(config, pair)
+    if pairs(config) and max(cost_lengths(config)) < config["data"]["max_length"]:
+        raise ConfigError(f"config key caching.cost_lengths {cost_lengths(config)}: the longest must reach "
+                          f"data.max_length ({config['data']['max_length']}), or the longest queries have no profile "
+                          "to be charged at; add it")
     if enabled(config) and config["caching"]["task"] and config["caching"]["task"] not in config["tasks"]:
         raise ConfigError(f"config key caching.task: {config['caching']['task']!r} is not in `tasks`")
 
@@ -90,6 +99,7 @@ def check_config(config: dict) -> None:
 def pair_arguments(config: dict, pair: str) -> str:
     files = pair_files(config, pair)
     block = config["caching"]
-    return (f"--small-run {files['small_run']} --small-speed {files['small_speed']} --large-run {files['large_run']}"
-            f" --large-speed {files['large_speed']} --selector-threshold {block['selector_threshold']}"
-            f" --runs {block['pair_seeds']}")
+    return (f"--small-run {files['small_run']} --small-speed {' '.join(files['small_speed'])}"
+            f" --large-run {files['large_run']} --large-speed {' '.join(files['large_speed'])}"
+            f" --cost-lengths {' '.join(map(str, cost_lengths(config)))}"
+            f" --selector-threshold {block['selector_threshold']} --runs {block['pair_seeds']}")
