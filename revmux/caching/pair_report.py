@@ -49,6 +49,8 @@ def t_interval(values) -> tuple[float, float, float]:
     mean = float(values.mean())
     if len(values) < 2:
         return mean, np.nan, np.nan
+    if np.ptp(values) == 0:  # every seed the same (a baseline over itself): no spread to widen by
+        return mean, mean, mean
     half = float(stats.t.ppf((1 + CONFIDENCE) / 2, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values)))
     return mean, mean - half, mean + half
 

@@ -89,7 +89,8 @@ def run(args: argparse.Namespace) -> int:
         answer_selector_seconds=answer["cost_seconds"], answer_selector_flops=answer_flops,
         query_selector_seconds=query["cost_seconds"], query_selector_flops=query_flops)
     replays = pairs.replay_pair(held_out, grid, args.progress)
-    invalid = [line for model in (small, large) for line in timings[model]["invalid"]]
+    # both models may be timed in one profile: name each invalid profile once
+    invalid = list(dict.fromkeys(line for model in (small, large) for line in timings[model]["invalid"]))
     summary = {
         "small": small.label, "large": large.label,
         "small_speed": [str(path) for path in small.speeds], "large_speed": [str(path) for path in large.speeds],
