@@ -31,8 +31,9 @@ def test_lint_has_nothing_to_say():
 
 @pytest.mark.parametrize(("configfile", "trainings", "truncations", "evaluations", "profiles"), [
     # rt-polarity x minilm x (teacher + 4 methods x N in {2,4}) trained; truncation matched to each N; the int8
-    # teacher evaluated without training; 4 methods x 2 N + 2 truncations + the int8 teacher timed
-    (None, 9, 2, 12, 11),
+    # teacher evaluated without training; 4 methods x 2 N + 2 truncations + the int8 teacher timed, and the caching
+    # pair's RevMUX N = 4 also at 16 and 32 tokens (its cost lengths)
+    (None, 9, 2, 12, 13),
     # the same, and every trained model also on int8 (10 more evaluations), timed at batch 1, 8, 32 and 128
     # (multiplexers at 8, 32 and 128: 16 x 3 + 5 x 4)
     ("config/alternatives.yaml", 9, 2, 22, 68),
@@ -91,10 +92,9 @@ def test_the_default_run_has_one_caching_suite_job_per_table_and_its_report():
 
 def test_the_second_caching_pair_reads_both_teachers_each_timed_beside_revmux():
     commands = snakemake("-n", "--forceall", "-p", "--configfile", "config/caching-pairs.yaml").stdout
-    small, large = ([f"results/speed/{name}-b32-len{n}.json" for n in (16, 32, 64)]
-                    for name in ("minilm-l6/revmux-n2-p3", "smollm2-135m/revmux-n2-p15"))
-    assert (f"cache-pair --small-run results/rt-polarity/minilm-l6/identity-n1-p3-s0 --small-speed {' '.join(small)} "
-            f"--large-run results/rt-polarity/smollm2-135m/identity-n1-p15-s0 --large-speed {' '.join(large)} "
+    profiles = " ".join(f"results/speed/minilm-l6/truncate-n1-p1-b32-len{n}.json" for n in (16, 32, 64))
+    assert (f"cache-pair --small-run results/rt-polarity/minilm-l6/truncate-n1-p1-s0 --small-speed {profiles} "
+            f"--large-run results/rt-polarity/minilm-l6/identity-n1-p1-s0 --large-speed {profiles} "
             "--cost-lengths 16 32 64") in commands
     assert "teacher --task rt-polarity --backbone smollm2-135m" in commands and "--mode head" in commands
 
