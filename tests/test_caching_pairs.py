@@ -102,8 +102,8 @@ def test_a_pair_evaluated_on_different_examples_is_refused_with_the_fix(tmp_path
 
 def test_a_missing_speed_profile_at_a_cost_length_is_refused_with_the_fix(pair, tmp_path, capsys):
     small, small_speed, large, large_speed = pair
-    code = main(["cache-pair", "--small-run", str(small), "--small-speed", str(small_speed[0]), "--large-run", str(large),
-                 "--large-speed", *map(str, large_speed), "--cost-lengths", *map(str, LENGTHS), "--out", str(tmp_path / "o")])
+    code = main(["cache-pair", "--small-run", str(small), "--small-speeds", str(small_speed[0]), "--large-run", str(large),
+                 "--large-speeds", *map(str, large_speed), "--cost-lengths", *map(str, LENGTHS), "--out", str(tmp_path / "o")])
     assert code == 2
     assert "no speed profile at cost length 64 (profiled: 56)" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
@@ -197,6 +197,7 @@ def test_table_cells_carry_t_intervals_over_seeds_and_ratios_are_paired_per_seed
     assert verdicts.loc["LEC+answer-classifier", "seconds_vs_lfu_large"] == "pays"
     assert verdicts.loc["LEC+answer-classifier", "seconds_over_lec_large"] == pytest.approx(0.5 / 0.9)
     assert verdicts.loc["LEC+answer-classifier", "accuracy_minus_lfu_large"] == pytest.approx(-0.05)
+    assert verdicts.loc["LEC+answer-classifier", "accuracy_vs_lfu_large"] == "loses accuracy"
 
 
 def test_a_ratio_whose_interval_straddles_one_is_no_difference():
@@ -205,14 +206,15 @@ def test_a_ratio_whose_interval_straddles_one_is_no_difference():
                         for seed, ratio in enumerate([0.8, 1.2, 1.0])})
     verdict = pair_report.selection_verdicts(replays, 40).iloc[0]
     assert verdict["seconds_vs_lfu_large"] == "no difference within the interval"
+    assert verdict["accuracy_vs_lfu_large"] == "no accuracy difference within the interval"
     assert pair_report.t_interval([3.0])[0] == 3.0 and np.isnan(pair_report.t_interval([3.0])[1])
 
 
 def test_a_pair_replays_every_selector_and_reports_intervals(pair, tmp_path):
     small, small_speed, large, large_speed = pair
     out = tmp_path / "pair-result"
-    assert main(["cache-pair", "--small-run", str(small), "--small-speed", *map(str, small_speed),
-                 "--large-run", str(large), "--large-speed", *map(str, large_speed), "--cost-lengths", *map(str, LENGTHS),
+    assert main(["cache-pair", "--small-run", str(small), "--small-speeds", *map(str, small_speed),
+                 "--large-run", str(large), "--large-speeds", *map(str, large_speed), "--cost-lengths", *map(str, LENGTHS),
                  "--queries", "20", "--requests", "600", "--runs", "2", "--cache-sizes", "0", "10",
                  "--cache-size", "10", "--alphas", "0.8", "--no-progress", "--out", str(out)]) == 0
     per_query = pd.read_csv(out / "per-query.csv")

@@ -85,16 +85,16 @@ def test_the_default_run_has_one_caching_suite_job_per_table_and_its_report():
     # The pair reads the RevMUX N = 4 run and the teacher (identity run), both timed side by side in one speed
     # profile per cost length.
     profiles = " ".join(f"results/speed/minilm-l6/revmux-n4-p3-b32-len{n}.json" for n in (16, 32, 64))
-    assert (f"cache-pair --small-run results/rt-polarity/minilm-l6/revmux-n4-p3-s0 --small-speed {profiles} "
-            f"--large-run results/rt-polarity/minilm-l6/identity-n1-p3-s0 --large-speed {profiles} "
+    assert (f"cache-pair --small-run results/rt-polarity/minilm-l6/revmux-n4-p3-s0 --small-speeds {profiles} "
+            f"--large-run results/rt-polarity/minilm-l6/identity-n1-p3-s0 --large-speeds {profiles} "
             "--cost-lengths 16 32 64") in commands
 
 
 def test_the_second_caching_pair_reads_both_teachers_each_timed_beside_revmux():
     commands = snakemake("-n", "--forceall", "-p", "--configfile", "config/caching-pairs.yaml").stdout
     profiles = " ".join(f"results/speed/minilm-l6/truncate-n1-p1-b32-len{n}.json" for n in (16, 32, 64))
-    assert (f"cache-pair --small-run results/rt-polarity/minilm-l6/truncate-n1-p1-s0 --small-speed {profiles} "
-            f"--large-run results/rt-polarity/minilm-l6/identity-n1-p1-s0 --large-speed {profiles} "
+    assert (f"cache-pair --small-run results/rt-polarity/minilm-l6/truncate-n1-p1-s0 --small-speeds {profiles} "
+            f"--large-run results/rt-polarity/minilm-l6/identity-n1-p1-s0 --large-speeds {profiles} "
             "--cost-lengths 16 32 64") in commands
     assert "teacher --task rt-polarity --backbone smollm2-135m" in commands and "--mode head" in commands
 

@@ -12,9 +12,9 @@ Writes OUT/per-query.csv, OUT/selector.json and OUT/replays.csv.
 example:
   python -m revmux cache-pair \\
       --small-run results/rt-polarity/minilm-l6/revmux-n4-p3-s0 \\
-      --small-speed results/speed/minilm-l6/revmux-n4-p3-b32-len{16,32,64}.json \\
+      --small-speeds results/speed/minilm-l6/revmux-n4-p3-b32-len{16,32,64}.json \\
       --large-run results/rt-polarity/minilm-l6/identity-n1-p3-s0 \\
-      --large-speed results/speed/minilm-l6/revmux-n4-p3-b32-len{16,32,64}.json \\
+      --large-speeds results/speed/minilm-l6/revmux-n4-p3-b32-len{16,32,64}.json \\
       --cost-lengths 16 32 64 --out results/caching/pairs/revmux-n4-vs-teacher
 """
 
@@ -37,7 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     for size in ("small", "large"):
         parser.add_argument(f"--{size}-run", type=Path, required=True,
                             help=f"the {size} model's evaluated run folder (identity = the teacher)")
-        parser.add_argument(f"--{size}-speed", type=Path, nargs="+", required=True, metavar="PROFILE",
+        parser.add_argument(f"--{size}-speeds", type=Path, nargs="+", required=True, metavar="PROFILE",
                             help=f"speed profiles that timed the {size} model, one per cost length")
     parser.add_argument("--cost-lengths", type=int, nargs="+", default=list(COST_LENGTHS), metavar="TOKENS",
                         help="the length buckets a query's seconds are charged at (each model needs a profile at "
@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
         check_setup(Setup(policy, "simulated" if oracle else "large", "online", 0, 1.0 if oracle else None))
     for selector in grid.selectors:
         check_setup(Setup("lfu", selector, "online", 0, 1.0 if selector == "simulated" else None))
-    small, large = pairs.model_of(args.small_run, args.small_speed), pairs.model_of(args.large_run, args.large_speed)
+    small, large = pairs.model_of(args.small_run, args.small_speeds), pairs.model_of(args.large_run, args.large_speeds)
     timings = {model: pairs.timing(model, args.cost_lengths) for model in (small, large)}
     validation = pairs.per_query(small, large, "validation", args.cost_lengths)
     held_out = pairs.per_query(small, large, "eval", args.cost_lengths)

@@ -99,7 +99,7 @@ def check_config(config: dict) -> None:
 def pair_arguments(config: dict, pair: str) -> str:
     files = pair_files(config, pair)
     block = config["caching"]
-    return (f"--small-run {files['small_run']} --small-speed {' '.join(files['small_speed'])}"
-            f" --large-run {files['large_run']} --large-speed {' '.join(files['large_speed'])}"
+    return (f"--small-run {files['small_run']} --small-speeds {' '.join(files['small_speed'])}"
+            f" --large-run {files['large_run']} --large-speeds {' '.join(files['large_speed'])}"
             f" --cost-lengths {' '.join(map(str, cost_lengths(config)))}"
             f" --selector-threshold {block['selector_threshold']} --runs {block['pair_seeds']}")
