@@ -90,20 +90,13 @@ def pair_summary(replays: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _word(low: float, high: float) -> str:
-    if high < 1:
-        return "pays"
-    if low > 1:
-        return "costs more"
-    return "no difference within the interval"
+COST_WORDS = ("pays", "costs more", "no difference within the interval")  # ratio below / above 1 / neither
+ACCURACY_WORDS = ("loses accuracy", "gains accuracy", "no accuracy difference within the interval")  # vs 0
 
 
-def _accuracy_word(low: float, high: float) -> str:
-    if high < 0:
-        return "loses accuracy"
-    if low > 0:
-        return "gains accuracy"
-    return "no accuracy difference within the interval"
+def _side(low: float, high: float, reference: float, words: tuple[str, str, str]) -> str:
+    """Which side of `reference` the whole interval lies on, in words (below, above, neither)."""
+    return words[0] if high < reference else words[1] if low > reference else words[2]
 
 
 def selection_verdicts(replays: pd.DataFrame, cache_size: int) -> pd.DataFrame:
@@ -126,10 +119,10 @@ def selection_verdicts(replays: pd.DataFrame, cache_size: int) -> pd.DataFrame:
                 for name, reference in (("lfu_large", lfu_large), ("lec_large", lec_large)):
                     mean, low, high = t_interval((ours[unit] / reference[unit]).dropna())
                     row.update({f"{unit}_over_{name}": mean, f"{unit}_over_{name}_low": low,
-                                f"{unit}_over_{name}_high": high, f"{unit}_vs_{name}": _word(low, high)})
+                                f"{unit}_over_{name}_high": high, f"{unit}_vs_{name}": _side(low, high, 1, COST_WORDS)})
             mean, low, high = t_interval((ours["served_accuracy"] - lfu_large["served_accuracy"]).dropna())
             row.update(accuracy_minus_lfu_large=mean, accuracy_minus_lfu_large_low=low,
-                       accuracy_minus_lfu_large_high=high, accuracy_vs_lfu_large=_accuracy_word(low, high))
+                       accuracy_minus_lfu_large_high=high, accuracy_vs_lfu_large=_side(low, high, 0, ACCURACY_WORDS))
             rows.append(row)
     return pd.DataFrame(rows)
 
