@@ -267,3 +267,26 @@ def test_the_schema_and_the_pair_command_share_their_defaults():
     block = yaml.safe_load(schema_path("config").read_text())["properties"]["caching"]["properties"]
     assert block["cost_lengths"]["default"] == list(pairs.COST_LENGTHS)
     assert block["pair_seeds"]["default"] == pairs.ReplayGrid().seeds
+
+
+def test_the_selection_verdict_names_a_win_only_where_cost_and_accuracy_intervals_allow_it():
+    from revmux.caching.pair_report import selection_sentences
+
+    def row(alpha, cost, cost_low, cost_high, accuracy, accuracy_low, accuracy_high):
+        side = "pays" if cost_high < 1 else "costs more" if cost_low > 1 else "no difference within the interval"
+        loss = ("loses accuracy" if accuracy_high < 0 else "gains accuracy" if accuracy_low > 0
+                else "no accuracy difference within the interval")
+        return {"pair": "p", "scenario": "online", "alpha": alpha, "setup": "LEC+query-classifier",
+                "seconds_over_lec_large": cost, "seconds_over_lec_large_low": cost_low,
+                "seconds_over_lec_large_high": cost_high, "seconds_vs_lec_large": side,
+                "accuracy_minus_lfu_large": accuracy, "accuracy_minus_lfu_large_low": accuracy_low,
+                "accuracy_minus_lfu_large_high": accuracy_high, "accuracy_vs_lfu_large": loss}
+
+    verdicts = pd.DataFrame([row(0.2, 0.8, 0.7, 0.9, -0.01, -0.03, 0.01),   # cheaper, no loss shown: a win
+                             row(0.5, 0.8, 0.7, 0.9, -0.05, -0.07, -0.03),  # cheaper by serving worse answers
+                             row(0.8, 0.95, 0.85, 1.05, 0.0, -0.01, 0.01)])  # no cost difference
+    selector = {"cost_ratio_seconds": 5.6, "cost_ratio_flops": 6.0, "small_accuracy": 0.62, "large_accuracy": 0.78}
+    lines = selection_sentences(verdicts, selector, "p", 40)
+    assert "alpha 0.2: 0.80x [0.70, 0.90], pays" in lines[0] and "alpha 0.5: -5.0 points [-7.0, -3.0], loses accuracy" in lines[0]
+    assert lines[-1].endswith("at LEC+query-classifier at alpha 0.2.")
+    assert selection_sentences(verdicts.iloc[[1, 2]], selector, "p", 40)[-1].endswith("at no alpha, with either trained selector.")

@@ -16,6 +16,7 @@ QUOTED = {
     "docs/default-run/verdicts.md": ["README.md", "docs/multiplexing.md"],
     "docs/alternatives-run/verdicts.md": ["docs/multiplexing.md"],
     "docs/batching-run/batching-verdicts.md": ["README.md", "docs/batching.md"],
+    "docs/caching-run/caching-pairs-verdicts.md": ["README.md", "docs/caching.md"],
 }
 
 

@@ -127,6 +127,40 @@ def selection_verdicts(replays: pd.DataFrame, cache_size: int) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _ratio(row, name: str, unit: str = "seconds") -> str:
+    key = f"{unit}_over_{name}"
+    return f"{row[key]:.2f}x [{row[key + '_low']:.2f}, {row[key + '_high']:.2f}]"
+
+
+def selection_sentences(verdicts: pd.DataFrame, selector: dict, pair: str, cache_size: int,
+                        scenario: str = "online") -> list[str]:
+    """The verdicts in words, one bullet per trained selector and one conclusion per pair, from the table
+    `selection_verdicts` writes: whether LEC + the selector costs less than LEC + large (the cache alone) in
+    seconds, and whether it serves answers as good as LFU + large's, each over its whole 95% interval."""
+    part = verdicts[(verdicts["pair"] == pair) & (verdicts["scenario"] == scenario)].sort_values("alpha")
+    if part.empty:
+        return []
+    regime = (f"{pair} (the large model {selector['cost_ratio_seconds']:.1f}x the small one's cost per query in "
+              f"seconds, {selector['cost_ratio_flops']:.1f}x in FLOPs; held-out accuracy small "
+              f"{selector['small_accuracy']:.3f}, large {selector['large_accuracy']:.3f}), {scenario}, cache {cache_size}")
+    lines, clean_wins = [], []
+    for setup, rows in part.groupby("setup", sort=False):
+        costs = "; ".join(f"alpha {row.alpha:g}: {_ratio(row._asdict(), 'lec_large')}, {row.seconds_vs_lec_large}"
+                          for row in rows.itertuples())
+        accuracy = "; ".join(
+            f"alpha {row.alpha:g}: {100 * row.accuracy_minus_lfu_large:+.1f} points [{100 * row.accuracy_minus_lfu_large_low:+.1f}, "
+            f"{100 * row.accuracy_minus_lfu_large_high:+.1f}], {row.accuracy_vs_lfu_large}" for row in rows.itertuples())
+        lines.append(f"- {regime}: {setup} against LEC + large, cost in seconds (per-seed ratio) {costs}. Served "
+                     f"accuracy against LFU + large: {accuracy}.")
+        clean_wins += [f"{setup} at alpha {row.alpha:g}" for row in rows.itertuples()
+                       if row.seconds_vs_lec_large == COST_WORDS[0] and row.accuracy_vs_lfu_large != ACCURACY_WORDS[0]]
+    lines.append(f"- {regime}: selection pays beyond what LEC alone buys (cheaper than LEC + large over the whole "
+                 "interval) with no loss of served accuracy against LFU + large beyond its interval (which, with "
+                 "few seeds, can be wide: read it above) at "
+                 + (", ".join(clean_wins) if clean_wins else "no alpha, with either trained selector") + ".")
+    return lines
+
+
 def _cell(row, measure: str) -> str:
     low, high = row[f"{measure}_low"], row[f"{measure}_high"]
     return f"{row[measure]:.3f}" + ("" if np.isnan(low) else f" [{low:.3f}, {high:.3f}]")
@@ -213,12 +247,14 @@ def write_pairs(folders: list[Path], tables: Path, plots: Path) -> list[Path]:
             "accuracy counts a hit as right when the model that produced the cached answer was. Selectors: "
             "answer-classifier runs the small model, then the large one where it rejects the small answer; "
             "query-classifier reads only the query's text and runs one model; both pay their own measured cost on "
-            "every miss. Oracle: the best static cache with a selector that is always right.", ""]
-    written = []
+            "every miss. Oracle: the best static cache with the perfect selector (free, the cheapest route to the best "
+            "answer either model gives): a bound for static caches at that accuracy.", ""]
+    written, sentences = [], []
     for (pair_replays, selector), folder in zip(loaded, folders):
         pair = Path(folder).name
         main_size = int(pair_replays.loc[pair_replays["setting"] == "main", "cache_size"].iloc[0])
         verdicts = selection_verdicts(pair_replays, main_size)
+        sentences += selection_sentences(verdicts, selector, pair, main_size)
         text += _header(pair, selector)
         text += [f"### Cache {main_size}: cost over LFU+large and served accuracy", "",
                  main_table(summary, pair, main_size).to_markdown(index=False), "",
@@ -231,7 +267,12 @@ def write_pairs(folders: list[Path], tables: Path, plots: Path) -> list[Path]:
             path = plots / f"caching-{pair}-{figure}.svg"
             _pair_figure(figure, summary[summary["pair"] == pair], main_size, selector, pair, path)
             written.append(path)
-    for path, content in ((tables / "caching-pairs.md", "\n".join(text)), (tables / "caching-pairs.csv", summary.to_csv(index=False))):
+    verdict_text = ["# Does model selection pay on this harness's own models?", "",
+                    "Generated from the pair tables: a cost ratio 'pays' where its whole 95% interval over the seeded "
+                    "traces is below 1, 'costs more' where above; an accuracy difference is a loss or gain where its "
+                    "whole interval is below or above 0.", "", *sentences, ""]
+    for path, content in ((tables / "caching-pairs.md", "\n".join(text)), (tables / "caching-pairs.csv", summary.to_csv(index=False)),
+                          (tables / "caching-pairs-verdicts.md", "\n".join(verdict_text))):
         atomic_write_text(path, content)
         written.append(path)
     return written

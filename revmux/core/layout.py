@@ -78,7 +78,7 @@ CACHING_PLOT = "caching-synthetic-ours-vs-published.svg"  # under PLOTS_DIR
 # A small/large model pair of this harness, replayed: per-query table, trained selector, every replay.
 CACHING_PAIR = "{results}/caching/pairs/{pair}"
 CACHING_PAIR_FILES = ("per-query.csv", "selector.json", "replays.csv")
-CACHING_PAIR_TABLES = ("caching-pairs.md", "caching-pairs.csv")  # under TABLES_DIR
+CACHING_PAIR_TABLES = ("caching-pairs.md", "caching-pairs.csv", "caching-pairs-verdicts.md")  # under TABLES_DIR
 CACHING_PAIR_PLOT = "caching-{pair}-{figure}.svg"  # under PLOTS_DIR
 CACHING_PAIR_FIGURES = ("cost-vs-cache-size", "cost-vs-alpha", "accuracy-vs-speedup")
 
