@@ -229,6 +229,56 @@ def test_the_workflow_aggregates_only_the_current_configurations_runs(tiny_resul
     assert [Path(f).parent.name for f in provenance["aggregated_files"] if f.endswith("metrics.json")] == ["revmux-n2-p3-s1"]
 
 
+MADE_UP_REFERENCES = Path(__file__).parent / "fixtures" / "references" / "made-up-for-tests.csv"
+
+
+def test_a_reference_file_sets_published_values_beside_ours_in_summary_md_and_the_html(tiny_results, tmp_path):
+    out = tmp_path / "tables"
+    assert main(["aggregate", "--results", str(tiny_results), "--out", str(out), "--resamples", "200",
+                 "--reference", str(MADE_UP_REFERENCES)]) == 0
+    summary = pd.read_csv(out / "summary.csv")
+    teacher = summary[summary.method == "identity"].iloc[0]
+    # The teacher's value was given for minilm-l6 itself, RevMUX's for BERT-base (the same family); the SST-2 row
+    # matches no task of this grid.
+    published = pd.read_csv(out / "published.csv")
+    assert list(zip(published.method, published.published_backbone)) == [("identity", "minilm-l6"),
+                                                                          ("revmux", "bert-base-uncased")]
+    markdown, page, latex = ((out / name).read_text() for name in ("summary.md", "summary.html", "summary.tex"))
+    expected = f"published 77.0, Δ {teacher.accuracy_mean * 100 - 77.0:+.1f}"
+    for text in (markdown, page):
+        assert expected in text and "published 99.5 (bert-base-uncased)" in text
+        assert "made-up-for-tests.csv" in text  # the note names the file the values came from
+    assert r"published 99.5 (bert-base-uncased), $\Delta$" in latex
+    verdicts = (out / "verdicts.md").read_text()
+    assert "99.5% published for bert-base-uncased (made up for the tests (not a published value))" in verdicts
+    assert main(["aggregate", "--results", str(tiny_results), "--out", str(tmp_path / "plain"), "--resamples", "200"]) == 0
+    assert "published" not in (tmp_path / "plain" / "summary.md").read_text()
+
+
+def test_a_bad_reference_file_stops_aggregate_before_reading_any_result(tmp_path, capsys):
+    bad = tmp_path / "published.csv"
+    bad.write_text("task,backbone,method,n,value,source\nsst-2,minilm-l6,revmux,2,180,paper\n")
+    assert main(["aggregate", "--results", str(tmp_path / "nothing-here"), "--reference", str(bad)]) == 2
+    assert f"reference file {bad}, line 2: value 180 is outside [0, 100]" in capsys.readouterr().err
+
+
+def test_the_workflow_passes_its_reference_values_to_aggregate(tiny_results, tmp_path):
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from workflow_run import copy_project, snakemake
+
+    project = copy_project(tmp_path / "project")
+    shutil.copytree(tiny_results, project / "results")
+    shutil.copy(MADE_UP_REFERENCES, project / "published.csv")
+    result = snakemake("results/tables/summary.csv", "--cores", "1", "--allowed-rules", "aggregate", "--forcerun",
+                       "aggregate", "--config", "tasks=[rt-polarity]", 'backbones={"minilm-l6": {"prefill_layers": [3]}}',
+                       "compose_sizes=[2]", "methods=[teacher,revmux]", "seeds=[0,1]", 'caching={"enabled": false}',
+                       'speed={"batch_sizes": [8], "lengths": [16]}', "reference_values=published.csv", cwd=project)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "published 99.5 (bert-base-uncased)" in (project / "results" / "tables" / "summary.md").read_text()
+
+
 def test_a_malformed_result_file_is_named_and_skipped_only_when_asked(tiny_results, tmp_path, capsys):
     import shutil
 

@@ -38,6 +38,9 @@ def test_lint_has_nothing_to_say():
     # (multiplexers at 8, 32 and 128: 16 x 3 + 5 x 4)
     ("config/alternatives.yaml", 9, 2, 22, 68),
     ("config/glue-cpu.yaml", 18, 0, 18, 4),  # 3 tasks x 2 backbones x (teacher + 2 methods x N=2); 2 backbones x 2 methods
+    # SST-2, RTE, MRPC (QNLI has no training split here) x 2 backbones x 3 seeds x (teacher + 4 methods x 2 N);
+    # a truncation per N; those and the int8 teacher evaluated too; 2 backbones x (8 + 2 truncations + int8) timed
+    ("config/paper-cpu.yaml", 162, 36, 216, 22),
     # 4 tasks x 5 backbones x (teacher + 4 methods x 2 N) x 3 seeds (each seed fine-tunes its own teacher); x 2 batch sizes
     ("config/paper.yaml", 540, 0, 540, 80),
 ])

@@ -13,10 +13,12 @@ from revmux.core.atomic import atomic_write_text
 from revmux.core.errors import RevmuxError
 from revmux.core.provenance import git_commit
 from revmux.core.layout import SUMMARY_TABLE_ID
+from revmux.analysis.references import match_references, read_references
 from revmux.analysis.results import Results, collect
 from revmux.analysis.tables import (
-    NOT_RECORDED, at_setting, batch_sweep_table, ceiling_flags, choose_profile_setting, correctness,
-    display_summary, paper_layout, profiles_table, run_row, runs_table, setting_label, speed_csv,
+    MAJORITY_ROW, NOT_RECORDED, PUBLISHED_OUTSIDE_MARK, TEACHER_MARGIN, WEAK_TEACHER_MARK, at_setting,
+    batch_sweep_table, ceiling_flags, choose_profile_setting, correctness, display_summary, majority_rate,
+    paper_layout, profiles_table, run_row, runs_table, setting_label, speed_csv,
 )
 from revmux.analysis.verdicts import VERDICT_NOTE, judged_summary, verdicts_markdown
 
@@ -24,6 +26,19 @@ BATCH_SWEEP_NOTE = ("Samples/s per batch size (the method's speed-up over the te
                     "where the batch does not fill the composites of N). Where the teacher's samples/s stop rising, "
                     "plain batching has saturated the device. 'invalid': that profile's timing is marked invalid (see the "
                     "profiles); the teacher's cell is when any profile at its batch is.")
+
+LAYOUT_NOTE = (
+    "Rows: method and N; columns: tasks and their average. A cell: accuracy % mean ± sd over seeds (no ± with one "
+    "seed), the measured speed-up over the teacher beside it in brackets (the summary's: one setting, the median "
+    f"over the option's profiles). '{MAJORITY_ROW}': always answering the most frequent label of the evaluated "
+    f"examples. '{WEAK_TEACHER_MARK}': the teacher's 95% interval's low end is not above that rate plus "
+    f"{TEACHER_MARGIN * 100:.0f} points, so closeness to it says little."
+)
+REFERENCE_NOTE = (
+    "Published values from {path}: 'published' is the value a paper gives (with the backbone it was measured on "
+    "where that is not this one), Δ ours minus published in points; "
+    f"'{PUBLISHED_OUTSIDE_MARK}': the published value lies outside our 95% accuracy interval."
+)
 
 BOOTSTRAP_NOTE = (
     "Accuracy intervals: 95% hierarchical percentile bootstrap (2,000 resamples by default): seeds with replacement, "
@@ -70,8 +85,20 @@ def provenance(results: Results) -> dict:
     }
 
 
-def build_tables(results: Results, choice: dict | None = None, resamples: int = 2000) -> dict:
-    """`choice`: any of device, dtype, threads, batch, length fixing the profile setting of the speed columns."""
+def majority_rates(results: Results) -> dict[str, float]:
+    """Per task, the majority-class rate of its evaluated examples (every run of a task evaluates the same ones)."""
+    labels = {}
+    for run in results.runs:
+        first = run.predictions[run.predictions["regrouping"] == run.predictions["regrouping"].min()]
+        labels.setdefault(run.metrics["config"]["data"]["task"], first.sort_values("example")["label"])
+    return {task: majority_rate(values) for task, values in labels.items()}
+
+
+def build_tables(results: Results, choice: dict | None = None, resamples: int = 2000,
+                 references: Path | None = None) -> dict:
+    """`choice`: any of device, dtype, threads, batch, length fixing the profile setting of the speed columns;
+    `references`: a reference file of published values (`revmux.analysis.references`) to set beside ours."""
+    published = read_references(references) if references else None
     rows, matrices = [], []
     for run in results.runs:
         row = run_row(run.metrics, run.predictions)
@@ -84,9 +111,23 @@ def build_tables(results: Results, choice: dict | None = None, resamples: int = 
         raise RevmuxError(str(error)) from None
     summary, found = pd.DataFrame(), []
     if matrices:
-        summary, _, found = judged_summary(matrices, at_setting(profiles, setting), resamples)
+        summary, _, found = judged_summary(matrices, at_setting(profiles, setting), resamples,
+                                           majority_rates(results), published)
     return {"runs": runs_table(rows), "profiles": profiles, "summary": summary, "setting": setting,
-            "verdicts": found, "batch_sweep": batch_sweep_table(profiles)}
+            "verdicts": found, "batch_sweep": batch_sweep_table(profiles),
+            "references": references, "published": match_references(summary, published)}
+
+
+def _layout_note(tables: dict) -> str:
+    if tables["published"].empty:
+        return LAYOUT_NOTE
+    return LAYOUT_NOTE + " " + REFERENCE_NOTE.format(path=tables["references"])
+
+
+def _layouts(tables: dict) -> dict[str, pd.DataFrame]:
+    """The paper's layout per backbone, with the published values where a reference file gave some."""
+    summary = tables["summary"]
+    return {backbone: paper_layout(summary, backbone, tables["published"]) for backbone in dict.fromkeys(summary["backbone"])}
 
 
 def _setting_note(tables: dict) -> str:
@@ -129,9 +170,9 @@ def markdown(tables: dict) -> str:
     flags = ceiling_flags(summary)
     if flags:
         parts += ["Speed-ups above their ceiling:", ""] + [f"- {line}" for line in flags] + [""]
-    for backbone in dict.fromkeys(summary["backbone"]):
-        parts += [f"## {backbone}: accuracy % (mean ± sd over seeds and regroupings)", "",
-                  paper_layout(summary, backbone).to_markdown(), ""]
+    for backbone, layout in _layouts(tables).items():
+        parts += [f"## {backbone}: accuracy % in the paper's layout (mean ± sd over seeds, speed-up)", "",
+                  _layout_note(tables), "", layout.to_markdown(), ""]
     parts += ["## Summary", "", display_summary(summary).to_markdown(index=False), ""]
     parts += ["## Verdicts", "", VERDICT_NOTE, "", verdicts_markdown(tables["verdicts"], level=3)]
     if not tables["batch_sweep"].empty:
@@ -141,15 +182,25 @@ def markdown(tables: dict) -> str:
 
 def latex(tables: dict) -> str:
     """The paper's layout per backbone: rows = methods and N, columns = tasks and their average."""
-    parts = ["% Accuracy (%) mean $\\pm$ sd over seeds and regroupings; generated by `revmux aggregate`."]
-    for backbone in dict.fromkeys(tables["summary"]["backbone"]):
-        table = paper_layout(tables["summary"], backbone).apply(lambda column: column.str.replace("±", "$\\pm$"))
+    parts = ["% Accuracy (%) mean $\\pm$ sd over seeds, measured speed-up; generated by `revmux aggregate`."]
+    for backbone, layout in _layouts(tables).items():
+        table = layout.apply(lambda column: column.map(_latex_cell))
+        table.index = table.index.map(_latex_cell)
         parts.append(table.to_latex(
             # a bare % would start a LaTeX comment and swallow the rest of the caption
-            caption=f"Accuracy on {', '.join(table.columns[:-1])} with {backbone}. {BOOTSTRAP_NOTE}".replace("%", r"\%"),
+            caption=_latex_cell(f"Accuracy on {', '.join(layout.columns[:-1])} with {backbone}. {_layout_note(tables)} "
+                                f"{BOOTSTRAP_NOTE}"),
             label=f"tab:accuracy-{backbone}", escape=False, column_format="l" + "c" * len(table.columns),
         ))
     return "\n".join(parts)
+
+
+def _latex_cell(text: str) -> str:
+    """Table text as LaTeX: its symbols in math mode, and % and _ escaped (a bare % starts a comment)."""
+    for plain, escaped in (("%", r"\%"), ("_", r"\_"), ("±", r"$\pm$"), ("Δ", r"$\Delta$"), ("–", "--"),
+                           ("[", "{[}"), ("]", "{]}")):
+        text = str(text).replace(plain, escaped)
+    return text
 
 
 def html_page(tables: dict, origin: dict) -> str:
@@ -170,9 +221,9 @@ def html_page(tables: dict, origin: dict) -> str:
     if not tables["batch_sweep"].empty:
         sections += ["<h2>Batching headroom</h2>", f"<p>{html.escape(BATCH_SWEEP_NOTE)}</p>",
                      tables["batch_sweep"].to_html(index=False, border=0, classes="revmux")]
-    for backbone in dict.fromkeys(summary["backbone"]):
-        sections += [f"<h2>{html.escape(backbone)}: accuracy % in the paper's layout</h2>",
-                     paper_layout(summary, backbone).to_html(border=0, classes="revmux")]
+    for backbone, layout in _layouts(tables).items():
+        sections += [f"<h2>{html.escape(backbone)}: accuracy % in the paper's layout (mean ± sd over seeds, speed-up)</h2>",
+                     f"<p>{html.escape(_layout_note(tables))}</p>", layout.to_html(border=0, classes="revmux")]
     if not tables["profiles"].empty:
         columns = ["backbone", "method", "n", "p", "batch", "length", "device", "dtype", "threads", "speedup",
                    "speedup_ci_low", "speedup_ci_high", "ceiling", "ceiling_flag", "share_of_ceiling",
@@ -197,18 +248,21 @@ def html_page(tables: dict, origin: dict) -> str:
 
 
 def write_tables(metrics: list[Path], profiles: list[Path], out: Path, choice: dict | None = None,
-                 resamples: int = 2000, keep_going: bool = False) -> tuple[list[Path], list[str]]:
+                 resamples: int = 2000, keep_going: bool = False,
+                 references: Path | None = None) -> tuple[list[Path], list[str]]:
     """Tables of exactly these result files (the workflow passes its current grid's, so runs of another
-    configuration lying in the same results directory never enter them)."""
+    configuration lying in the same results directory never enter them); `references`: published values to
+    set beside ours."""
     results = collect(metrics, profiles, keep_going)
     if not results.runs:
         raise RevmuxError("no evaluated runs (metrics.json) given: the summary needs at least one")
-    tables = build_tables(results, choice, resamples)
+    tables = build_tables(results, choice, resamples, references)
     origin = provenance(results)
     files = {
         "runs.csv": tables["runs"].to_csv(index=False),
         "speed.csv": speed_csv(tables["profiles"]),
         "summary.csv": tables["summary"].to_csv(index=False),
+        **({"published.csv": tables["published"].to_csv(index=False)} if references else {}),
         "summary.md": markdown(tables),
         "verdicts.md": verdict_text(tables),
         "summary.tex": latex(tables),

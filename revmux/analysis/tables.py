@@ -7,7 +7,9 @@
   (seeds, then examples; `revmux.analysis.bootstrap`) and the seed-to-seed spread, the accuracy change
   against the teacher of the same seed on the same examples (paired), agreement with the teacher, and the
   speed, latency, memory and energy at one profile setting, each the median over the option's profiles;
-- `paper_layout`: the paper's table (rows = method and N, columns = tasks plus their average).
+- `paper_layout`: the paper's table per backbone (rows = method and N, columns = tasks plus their average), each
+  cell with its measured speed-up, the majority-class rate, a flag on a teacher that does not clear it, and
+  published values beside ours where a reference file gives them (`revmux.analysis.references`).
 """
 
 from __future__ import annotations
@@ -32,6 +34,13 @@ QUANTIZED_CEILING = ("quantized to {scheme}: quantization changes the cost of ea
                      "FLOP count gives no ceiling")
 SPEEDUP_DRAWS = "speedup_draws"  # per profile: the bootstrap draws of its speed-up (kept out of speed.csv)
 METHOD_ORDER = ["identity", "adapter", "ora", "hadamard", "revmux"]
+# A teacher must beat always answering the majority class by this much at the low end of its 95% interval to be
+# a reference worth multiplexing: 2 points is about the half-width of that interval on a few hundred examples
+# (RTE's 277, MRPC's 408), so a teacher that clears it is better than the floor beyond its own uncertainty.
+TEACHER_MARGIN = 0.02
+WEAK_TEACHER_MARK = "[weak teacher]"
+MAJORITY_ROW = "majority class"
+PUBLISHED_OUTSIDE_MARK = "*"  # beside a difference: the published value lies outside our 95% interval
 BOOTSTRAP_RESAMPLES = RESAMPLES
 
 
@@ -442,8 +451,63 @@ def batch_sweep_table(profiles: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def paper_layout(summary: pd.DataFrame, backbone: str) -> pd.DataFrame:
-    """Accuracy (%) mean +- sd with rows = method (and N, P), columns = tasks plus their average."""
+def majority_rate(labels) -> float:
+    """The accuracy of always answering the most frequent label of these examples: the floor a teacher must clear."""
+    counts = pd.Series(np.asarray(labels)).value_counts(normalize=True)
+    return float(counts.iloc[0]) if len(counts) else float("nan")
+
+
+def check_teachers(summary: pd.DataFrame, majority: dict[str, float]) -> pd.DataFrame:
+    """The summary with `majority_rate` (per task: of the evaluated examples) and, on the teacher's rows,
+    `weak_teacher`: True where the low end of the teacher's 95% interval is not above the majority rate plus
+    TEACHER_MARGIN. Against such a teacher a multiplexer that answers the majority class for every instance of
+    a composite would look "within a few points of the teacher": the changes against it say nothing."""
+    rates = summary["task"].map(majority).astype(float)
+    teacher = summary["method"] == "identity"
+    weak = summary["accuracy_ci_low"] <= rates + TEACHER_MARGIN
+    return summary.assign(majority_rate=rates,
+                          weak_teacher=pd.Series(np.where(teacher, weak, None), index=summary.index, dtype=object))
+
+
+def is_weak_teacher(row) -> bool:
+    value = row.get("weak_teacher")
+    return value is not None and not pd.isna(value) and bool(value)
+
+
+def task_order(tasks) -> list[str]:
+    """Tasks in the registry's order (the paper's: SST-2, RTE, QNLI, MRPC), any other after them."""
+    from revmux.data.tasks import known_tasks
+
+    known = known_tasks()
+    return sorted(dict.fromkeys(tasks), key=lambda task: (known.index(task) if task in known else len(known), task))
+
+
+def _layout_speed(row) -> str:
+    """The measured speed-up beside an accuracy cell: ' (1.31x)', with what makes it doubtful."""
+    if _missing(row.get("speedup")):
+        return ""
+    notes = [] if row["method"] == "identity" or not _is_false(row.get("profile_valid")) else ["invalid timing"]
+    if row.get("ceiling_flag") == "suspect":
+        notes.append("suspect")
+    return f" ({row['speedup']:.2f}x{', ' + ', '.join(notes) if notes else ''})"
+
+
+def _published_cell(matches: pd.DataFrame, backbone: str) -> str:
+    """'; published 91.2 (bert-base-uncased), Δ -1.1*' per published value (* outside our 95% interval)."""
+    parts = []
+    for _, match in matches.iterrows():
+        other = f" ({match['published_backbone']})" if match["published_backbone"] != backbone else ""
+        mark = PUBLISHED_OUTSIDE_MARK if match["outside_interval"] else ""
+        parts.append(f"; published {match['published']:.1f}{other}, Δ {match['difference']:+.1f}{mark}")
+    return "".join(parts)
+
+
+def paper_layout(summary: pd.DataFrame, backbone: str, matches: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The paper's table for one backbone: rows = method and N (and P where several), columns = tasks (in the
+    paper's order) and their average. A cell is the accuracy (%) mean ± sd over seeds (no ± with one seed)
+    with the measured speed-up beside it; the teacher's row says where it does not clear the majority class
+    (`check_teachers`), which a row of its own gives; with `matches` (`references.match_references`), each
+    published value, its backbone where it is another, and ours minus it in points."""
     rows = summary[summary.backbone == backbone]
     several_p = rows["p"].nunique() > 1
     def label(row) -> str:
@@ -451,15 +515,25 @@ def paper_layout(summary: pd.DataFrame, backbone: str) -> pd.DataFrame:
         return f"{name} P={row['p']}" if several_p else name
 
     rows = rows.assign(row=rows.apply(label, axis=1))
-    cells = rows.pivot(index="row", columns="task", values="accuracy_mean") * 100
-    spread = rows.pivot(index="row", columns="task", values="accuracy_sd") * 100
+    tasks = task_order(rows["task"])
+    mine = matches[matches.backbone == backbone] if matches is not None and not matches.empty else None
     order = list(dict.fromkeys(rows["row"]))
-    table = pd.DataFrame(index=order)
-    for task in cells.columns:
-        table[task] = [f"{cells.loc[r, task]:.1f} ± {spread.loc[r, task]:.1f}" if pd.notna(cells.loc[r, task]) else "–"
-                       for r in order]
-    complete = cells.loc[order].notna().all(axis=1)
-    table["Avg."] = [f"{cells.loc[r].mean():.1f}" if complete[r] else "–" for r in order]
+    table = pd.DataFrame(index=order, columns=tasks + ["Avg."], dtype=object).fillna("–")
+    for _, row in rows.iterrows():
+        spread = row.get("accuracy_seed_sd")
+        cell = f"{row['accuracy_mean'] * 100:.1f}" + ("" if _missing(spread) else f" ± {spread * 100:.1f}")
+        cell += _layout_speed(row) + (f" {WEAK_TEACHER_MARK}" if is_weak_teacher(row) else "")
+        if mine is not None:
+            cell += _published_cell(mine[(mine.task == row["task"]) & (mine.method == row["method"])
+                                         & (mine.n == row["n"]) & (mine.p == row["p"])], backbone)
+        table.loc[row["row"], row["task"]] = cell
+    means = rows.pivot_table(index="row", columns="task", values="accuracy_mean", aggfunc="first").reindex(
+        index=order, columns=tasks) * 100
+    table["Avg."] = [f"{means.loc[r].mean():.1f}" if means.loc[r].notna().all() else "–" for r in order]
+    if "majority_rate" in rows and rows["majority_rate"].notna().any():
+        rates = rows.groupby("task")["majority_rate"].first().reindex(tasks) * 100
+        table.loc[MAJORITY_ROW] = [f"{rate:.1f}" if pd.notna(rate) else "–" for rate in rates] + [
+            f"{rates.mean():.1f}" if rates.notna().all() else "–"]
     table.index.name = "method"
     return table
 

