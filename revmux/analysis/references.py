@@ -138,5 +138,5 @@ def match_references(summary: pd.DataFrame, references: pd.DataFrame | None) -> 
                 "difference": ours - reference["value"],
                 "outside_interval": bool(not low <= reference["value"] <= high),
             })
-    return pd.DataFrame(rows, columns=MATCH_COLUMNS).astype({"outside_interval": bool}) if rows else pd.DataFrame(columns=MATCH_COLUMNS)
+    return pd.DataFrame(rows, columns=MATCH_COLUMNS)
 
