@@ -269,24 +269,40 @@ def test_the_schema_and_the_pair_command_share_their_defaults():
     assert block["pair_seeds"]["default"] == pairs.ReplayGrid().seeds
 
 
-def test_the_selection_verdict_names_a_win_only_where_cost_and_accuracy_intervals_allow_it():
+def test_the_selection_verdict_names_a_win_only_where_cost_and_held_out_accuracy_allow_it():
     from revmux.caching.pair_report import selection_sentences
 
-    def row(alpha, cost, cost_low, cost_high, accuracy, accuracy_low, accuracy_high):
+    def row(alpha, cost, cost_low, cost_high, setup="LEC+query-classifier"):
         side = "pays" if cost_high < 1 else "costs more" if cost_low > 1 else "no difference within the interval"
-        loss = ("loses accuracy" if accuracy_high < 0 else "gains accuracy" if accuracy_low > 0
-                else "no accuracy difference within the interval")
-        return {"pair": "p", "scenario": "online", "alpha": alpha, "setup": "LEC+query-classifier",
-                "seconds_over_lec_large": cost, "seconds_over_lec_large_low": cost_low,
-                "seconds_over_lec_large_high": cost_high, "seconds_vs_lec_large": side,
-                "accuracy_minus_lfu_large": accuracy, "accuracy_minus_lfu_large_low": accuracy_low,
-                "accuracy_minus_lfu_large_high": accuracy_high, "accuracy_vs_lfu_large": loss}
+        return {"pair": "p", "scenario": "online", "alpha": alpha, "setup": setup,
+                **{f"{unit}_over_lec_large{end}": value for unit in ("seconds", "flops")
+                   for end, value in (("", cost), ("_low", cost_low), ("_high", cost_high))},
+                "seconds_vs_lec_large": side, "flops_vs_lec_large": side}
 
-    verdicts = pd.DataFrame([row(0.2, 0.8, 0.7, 0.9, -0.01, -0.03, 0.01),   # cheaper, no loss shown: a win
-                             row(0.5, 0.8, 0.7, 0.9, -0.05, -0.07, -0.03),  # cheaper by serving worse answers
-                             row(0.8, 0.95, 0.85, 1.05, 0.0, -0.01, 0.01)])  # no cost difference
-    selector = {"cost_ratio_seconds": 5.6, "cost_ratio_flops": 6.0, "small_accuracy": 0.62, "large_accuracy": 0.78}
+    verdicts = pd.DataFrame([row(0.2, 0.8, 0.7, 0.9), row(0.8, 0.95, 0.85, 1.05), row(0.8, 0.6, 0.5, 0.7, "LEC+small")])
+    served = {"query-classifier": {"minus_large": -0.002, "minus_large_low": -0.008, "minus_large_high": 0.004},
+              "small": {"minus_large": -0.05, "minus_large_low": -0.07, "minus_large_high": -0.03}}
+    selector = {"cost_ratio_seconds": 5.6, "cost_ratio_flops": 6.0, "small_accuracy": 0.62, "large_accuracy": 0.78,
+                "served_vs_large": served}
     lines = selection_sentences(verdicts, selector, "p", 40)
-    assert "alpha 0.2: 0.80x [0.70, 0.90], pays" in lines[0] and "alpha 0.5: -5.0 points [-7.0, -3.0], loses accuracy" in lines[0]
-    assert lines[-1].endswith("at LEC+query-classifier at alpha 0.2.")
-    assert selection_sentences(verdicts.iloc[[1, 2]], selector, "p", 40)[-1].endswith("at no alpha, with either trained selector.")
+    assert "alpha 0.2: 0.80x [0.70, 0.90] in seconds (pays)" in lines[0]
+    assert "-0.2 points [-0.8, +0.4] against the large model, within 1 point" in lines[0]
+    assert "-5.0 points [-7.0, -3.0] against the large model, more than 1 point below" in lines[1]
+    assert lines[-1].endswith("at LEC+query-classifier at alpha 0.2.")  # not at 0.8 (no cost difference), not small
+    # The same cost with an accuracy interval reaching 2 points below the large model's: no win.
+    served["query-classifier"]["minus_large_low"] = -0.02
+    assert selection_sentences(verdicts, selector, "p", 40)[-1].endswith("at no alpha, with either trained selector.")
+
+
+def test_the_answer_classifier_reads_a_confidence_that_varies_only_in_its_third_decimal():
+    from revmux.caching.pairs import answer_selector
+
+    random = np.random.default_rng(0)
+
+    def table(size):
+        confidence = 0.566 + 0.002 * random.uniform(size=size)
+        right = (random.uniform(size=size) < (confidence - 0.566) / 0.002).astype(int)  # surer: more often right
+        return pd.DataFrame({"small_confidence": confidence, "small_prediction": 1, "small_correct": right})
+
+    keep, quality, _ = answer_selector(table(500), table(500))
+    assert 0.2 < keep.mean() < 0.8 and quality["balanced_accuracy"] > 0.65

@@ -58,6 +58,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import numpy as np
+
     from revmux.caching import pairs
     from revmux.caching.simulate import Setup, check_setup
     from revmux.core.atomic import atomic_directory, atomic_write_json
@@ -106,6 +108,15 @@ def run(args: argparse.Namespace) -> int:
         "per_query_cost_spread": {column: pairs.spread(held_out[column]) for column in
                                   ("tokens", "tokens_large", "cost_small_s", "cost_large_s", "cost_small_flops", "cost_large_flops")},
         "detector": detector, "selectors": {"answer-classifier": answer, "query-classifier": query},
+        # Each route's served accuracy without a cache, minus the large model's, query by query over the whole
+        # held-out split: the verdicts judge accuracy here, where a trace repeats a few queries many times.
+        "served_vs_large": {
+            name: pairs.served_difference(np.where(small_answer, held_out["small_correct"], held_out["large_correct"]),
+                                          held_out["large_correct"])
+            for name, small_answer in (("small", np.ones(len(held_out), bool)), ("cascade", ~escalate),
+                                       ("answer-classifier", keep_small), ("query-classifier", pick_small))},
+        # A small model that gives one answer to every query has nothing for a selector to read.
+        "small_answers_one_class": bool(held_out["small_prediction"].nunique() == 1),
     }
     with atomic_directory(args.out) as scratch:
         held_out.to_csv(scratch / "per-query.csv", index=False)
@@ -113,6 +124,9 @@ def run(args: argparse.Namespace) -> int:
         atomic_write_json(scratch / "selector.json", summary)
     for line in invalid:
         print(f"warning: timing profile marked invalid, its seconds are used and marked so: {line}")
+    if summary["small_answers_one_class"]:
+        print(f"warning: the small model ({small.label}) gives the same answer to every held-out query: it has not "
+              "learned the task, and its pair says nothing about routing; train it further")
     print(f"accuracy small {summary['small_accuracy']:.3f}, large {summary['large_accuracy']:.3f}; cost ratio "
           f"{summary['cost_ratio_seconds']:.2f}x seconds, {summary['cost_ratio_flops']:.2f}x FLOPs; selectors "
           f"(balanced accuracy): answer {answer['balanced_accuracy']:.3f}, query {query['balanced_accuracy']:.3f}; "
