@@ -93,13 +93,13 @@ def test_the_default_run_has_one_caching_suite_job_per_table_and_its_report():
             "--cost-lengths 16 32 64") in commands
 
 
-def test_the_second_caching_pair_reads_both_teachers_each_timed_beside_revmux():
+def test_the_second_caching_pair_reads_the_truncated_model_and_the_teacher_timed_side_by_side():
     commands = snakemake("-n", "--forceall", "-p", "--configfile", "config/caching-pairs.yaml").stdout
     profiles = " ".join(f"results/speed/minilm-l6/truncate-n1-p1-b32-len{n}.json" for n in (16, 32, 64))
     assert (f"cache-pair --small-run results/rt-polarity/minilm-l6/truncate-n1-p1-s0 --small-speeds {profiles} "
             f"--large-run results/rt-polarity/minilm-l6/identity-n1-p1-s0 --large-speeds {profiles} "
             "--cost-lengths 16 32 64") in commands
-    assert "teacher --task rt-polarity --backbone smollm2-135m" in commands and "--mode head" in commands
+    assert "revmux --threads 1 speed --backbone minilm-l6 --method truncate --n 1 -p 1" in commands
 
 
 @pytest.mark.parametrize("pair, message", [

@@ -39,12 +39,20 @@ class GreedyDualSizeFrequency(HeapPolicy):
         if self.sizes[query] > self.limit:
             return False
         if self.one_victim and self.used + self.sizes[query] > self.limit:  # equal sizes: replace in one step
-            _, _, _, victim = self._top()
-            self.inflation = self.priority.pop(victim)
-            del self.cached[victim]
-            priority = self.priority[query] = self._priority(query)
-            token = self.cached[query] = next(self._tokens)
-            heapq.heapreplace(self.heap, (priority, next(self._positions), token, query))
+            heap, cached, priorities = self.heap, self.cached, self.priority
+            while True:  # _top() written out: this runs on most misses
+                lowest, position, token, victim = heap[0]
+                if cached.get(victim) != token:
+                    heapq.heappop(heap)
+                elif priorities[victim] != lowest:
+                    heapq.heapreplace(heap, (priorities[victim], position, token, victim))
+                else:
+                    break
+            inflation = self.inflation = priorities.pop(victim)
+            del cached[victim]
+            priority = priorities[query] = inflation + self.counts[query] * self.expected[query] / self.sizes[query]
+            token = cached[query] = next(self._tokens)
+            heapq.heapreplace(heap, (priority, next(self._positions), token, query))
             return True
         while self.used + self.sizes[query] > self.limit:
             self._top()  # the lowest current priority on top
