@@ -69,14 +69,20 @@ def kill_first_training_job(process: subprocess.Popen) -> str:
         for line in listing.splitlines():
             job_id, comment = line.split("|", 1)
             if comment.startswith("rule_train_"):
-                listing = subprocess.run(["scontrol", "listpids", job_id], capture_output=True, text=True, check=True)
-                pids = [int(line.split()[0]) for line in listing.stdout.splitlines()[1:] if line.split()[0].isdigit()]
+                # A job SLURM lists as RUNNING may not have registered its processes yet (listpids then
+                # exits 1) or may have none left: look again on the next poll rather than fail.
+                listing = subprocess.run(["scontrol", "listpids", job_id], capture_output=True, text=True)
+                pids = [int(line.split()[0]) for line in listing.stdout.splitlines()[1:]
+                        if line.split() and line.split()[0].isdigit()]
+                killed_any = False
                 for pid in pids:
                     try:
                         os.kill(pid, signal.SIGKILL)
+                        killed_any = True
                     except ProcessLookupError:
                         pass
-                return job_id
+                if killed_any:
+                    return job_id
         time.sleep(0.5)
     raise AssertionError("no train job was seen running on the cluster")
 
