@@ -124,7 +124,8 @@ def test_the_strict_bandit_samples_from_the_pooled_spread_and_weighs_a_half_expl
     trace = trace_from_frame(frame)
     bandit = BanditLearned(mode="strict")
     bandit.start(trace, bandit.table(trace), np.random.RandomState(0))
-    bandit.draws[:] = [0.0] * 10 + [-3.0, 3.0]  # per request: the cascade's draw, the large model's
+    bandit.cascade_draws[:] = [0.0] * 5 + [-3.0]  # per request
+    bandit.large_draws[:] = [0.0] * 5 + [3.0]
     assert bandit.serve(0, 0) == CASCADE and bandit.expected[0] == 0.0  # one arm tried: no weight yet
     assert bandit.serve(0, 1) == LARGE and bandit.expected[0] == pytest.approx(1.0)  # min(1, 2)
     assert bandit.serve(0, 2) == CASCADE  # 1 < 2 at zero draws; the cascade then costs 2 here: mean 1.5

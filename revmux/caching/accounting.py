@@ -17,6 +17,7 @@ route and request, what would run, what it would cost and whether the served ans
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -39,9 +40,20 @@ class RouteTable:
     large_charge: np.ndarray  # per route: how many times the large model is charged when it runs
     consults_selector: bool  # a selector decides every miss
 
-    def lists(self) -> tuple[list, list, list, list]:
-        """The same as Python lists, for the request-by-request loop (numpy scalars are slow to read one by one)."""
-        return self.cost.tolist(), self.small_ran.tolist(), self.large_ran.tolist(), self.correct.tolist()
+    # The same as Python lists, for the request-by-request loop (numpy scalars are slow to read one by one).
+    # Each is converted once, on first use, and only where a loop reads it: on a long trace the conversions
+    # were a tenth of an online replay's time.
+    @cached_property
+    def cost_list(self) -> list[list[float]]:
+        return self.cost.tolist()
+
+    @cached_property
+    def large_ran_list(self) -> list[list[bool]]:
+        return self.large_ran.tolist()
+
+    @cached_property
+    def correct_list(self) -> list[list[float]]:
+        return self.correct.tolist()
 
 
 def gold_escalation(trace: Trace) -> np.ndarray:

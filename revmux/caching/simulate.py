@@ -111,7 +111,7 @@ def _online(trace: Trace, policy, selector, table, random) -> Outcome:
     arrays make slow."""
     queries = trace.query.tolist()
     counts = [0] * trace.queries
-    cost, _, _, correct = table.lists()
+    cost, correct = table.cost_list, table.correct_list
     learns = selector.learns
     if learns:
         selector.start(trace, table, random)

@@ -34,7 +34,7 @@ class BanditLearned(Selector):
 
     def start(self, trace, table, random) -> None:
         queries = trace.queries
-        cost, _, self.large_ran, _ = table.lists()
+        cost, self.large_ran = table.cost_list, table.large_ran_list
         consult = table.selector_cost.tolist()  # the same on both arms: not part of what they are compared on
         self.cascade_cost = [total - selector for total, selector in zip(cost[CASCADE], consult)]
         self.artifact_cascade_cost = cost[CASCADE]
@@ -53,7 +53,8 @@ class BanditLearned(Selector):
         if self.mode == "strict":
             # Two standard normal draws per request (the cascade's, the large model's), drawn up front in one
             # call: a draw per call is slow.
-            self.draws = random.standard_normal(size=2 * trace.requests).tolist()
+            draws = random.standard_normal(size=(trace.requests, 2))
+            self.cascade_draws, self.large_draws = draws[:, 0].tolist(), draws[:, 1].tolist()
             self.serve = self._strict_server()
 
     def serve(self, query: int, request: int) -> int:
@@ -68,7 +69,8 @@ class BanditLearned(Selector):
         lookups would be most of its time."""
         cascade_mean, cascade_count, large_mean, large_count = (self.cascade_mean, self.cascade_count,
                                                                  self.large_mean, self.large_count)
-        pooled, freedom, expected, draws = self.pooled, self.freedom, self.expected, self.draws
+        pooled, freedom, expected = self.pooled, self.freedom, self.expected
+        cascade_draws, large_draws = self.cascade_draws, self.large_draws
         cascade_cost, large_cost, large_ran = self.cascade_cost, self.large_cost, self.large_ran
         sqrt = math.sqrt
 
@@ -81,8 +83,8 @@ class BanditLearned(Selector):
             else:  # each arm's mean drawn from N(mean, pooled variance / observations); the lower draw wins
                 cascade_spread = sqrt(pooled[CASCADE] / freedom[CASCADE] / cascade_seen) if freedom[CASCADE] else 0.0
                 large_spread = sqrt(pooled[LARGE] / freedom[LARGE] / large_seen) if freedom[LARGE] else 0.0
-                route = (LARGE if large_mean[query] + large_spread * draws[2 * request + 1]
-                         < cascade_mean[query] + cascade_spread * draws[2 * request] else CASCADE)
+                route = (LARGE if large_mean[query] + large_spread * large_draws[request]
+                         < cascade_mean[query] + cascade_spread * cascade_draws[request] else CASCADE)
             # Welford's update of the arm that ran (both, where the cascade escalated): written out twice, as
             # a call per update would be a fifth of this function's time.
             if route == CASCADE:
