@@ -279,3 +279,24 @@ def test_length_packed_evaluation_scores_equal_the_protocols_batches(minilm_teac
     assert (lengths < lengths.max()).any()  # the set has short examples, so packing does cut padding
     real = ~packed.isnan().any(-1)
     torch.testing.assert_close(packed[real], protocol, rtol=1e-5, atol=1e-5)
+
+
+def test_a_head_only_teacher_runs_the_frozen_backbone_once_per_example_whatever_its_epochs(tmp_path, resources, monkeypatch):
+    # The backbone is frozen and in eval mode, so its answer states are the same every epoch: computed once,
+    # more epochs cost the head's work only. Before, every epoch ran the backbone over the training split and
+    # again over the validation split.
+    import revmux.multiplexing.stage0 as stage0
+
+    rows_through_backbone = []
+    real = stage0.teacher_answer_states
+
+    def counting(backbone, tokens):
+        states = real(backbone, tokens)
+        rows_through_backbone.append(len(states))
+        return states
+
+    monkeypatch.setattr(stage0, "teacher_answer_states", counting)
+    data = dataclasses.replace(DATA, resources=str(resources))
+    info = train_teacher(TeacherConfig(data, "minilm-l6", mode="head", epochs=4, batch_size=16, lr=1e-3), tmp_path)
+    assert len(info["history"]) == 5 and info["history"][-1]["train_loss"] > 0
+    assert sum(rows_through_backbone) == DATA.train_size + DATA.validation_size + DATA.eval_size
