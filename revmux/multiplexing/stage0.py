@@ -60,12 +60,8 @@ def _init_soft_prompt(backbone: StagedBackbone, length: int, seed: int) -> torch
 
 
 def predict(backbone: StagedBackbone, head: nn.Module, task: str, rows, max_length: int, batch_size: int = 64) -> np.ndarray:
-    predictions = []
     with torch.no_grad():
-        for start in range(0, len(rows), batch_size):
-            tokens = tokenize_rows(backbone, task, rows.iloc[start:start + batch_size], max_length)
-            predictions.append(head(teacher_answer_states(backbone, tokens)).argmax(-1).cpu().numpy())
-    return np.concatenate(predictions)
+        return head(answer_states(backbone, task, rows, max_length, batch_size)).argmax(-1).cpu().numpy()
 
 
 def answer_states(backbone: StagedBackbone, task: str, rows, max_length: int, batch_size: int = 64) -> torch.Tensor:
