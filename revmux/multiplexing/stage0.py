@@ -131,10 +131,10 @@ def train_teacher(config: TeacherConfig, out_dir: Path, device: str = "cpu") -> 
 
     def validation_accuracy() -> float:
         backbone.model.eval()
-        if frozen_states is not None:
-            with torch.no_grad():
-                return accuracy(head(frozen_states["validation"]).argmax(-1).cpu().numpy(), splits["validation"])
-        return accuracy(predict(backbone, head, task, splits["validation"], max_length), splits["validation"])
+        rows = splits["validation"]
+        states = frozen_states["validation"] if frozen_states else answer_states(backbone, task, rows, max_length)
+        with torch.no_grad():
+            return accuracy(head(states).argmax(-1).cpu().numpy(), rows)
 
     history = []
     best = (validation_accuracy(), 0, _snapshot(mode, backbone, head))
