@@ -337,3 +337,24 @@ def test_a_non_editable_install_aggregates_outside_the_checkout(tiny_results, tm
                             cwd=elsewhere, env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
     assert (elsewhere / "results" / "tables" / "summary.html").is_file()
+
+
+def test_a_run_row_reads_the_selected_epoch_old_and_new_and_the_share_of_its_commonest_answer():
+    import pandas as pd
+
+    from revmux.analysis.tables import run_row
+
+    predictions = pd.DataFrame({"regrouping": [0] * 4, "example": range(4), "position": range(4), "label": [0, 1, 0, 1],
+                                "prediction": [1, 1, 1, 0], "confidence": [0.9] * 4, "teacher_prediction": [0, 1, 0, 1]})
+    metrics = {"config": {"data": {"task": "sst-2"}, "backbone": "minilm-l6", "method": "revmux", "n": 2,
+                          "prefill_layers": 3, "seed": 0},
+               "accuracy": {"mean": 0.5, "sd": 0.0, "per_regrouping": [0.5], "examples": 4,
+                            "selection": "epoch 0, best accuracy on the validation split carved from training data"},
+               "teacher_accuracy": 1.0, "trainable_parameters": 10, "data_source": "local", "random_init": False,
+               "backbone_provenance": "wheel"}
+    row = run_row(metrics, predictions)
+    assert row["selected_epoch"] == 0 and row["top_class_share"] == 0.75
+    metrics["accuracy"]["selected_epoch"] = 3
+    assert run_row(metrics, predictions)["selected_epoch"] == 3
+    metrics["trainable_parameters"] = 0  # the teacher: it trains nothing of its own here
+    assert run_row(metrics, predictions)["selected_epoch"] is None

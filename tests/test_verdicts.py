@@ -112,7 +112,7 @@ def front_from(summary: pd.DataFrame, pairs: pd.DataFrame) -> set:
 
 def listed_front(found) -> set[str]:
     line = next(v.text for v in found if v.kind == "front")
-    return set(re.search(r"within the intervals\): (.*?)(;|\.$)", line).group(1).split(", "))
+    return set(re.search(r"resolve it\): (.*?)(;|\.$)", line).group(1).split(", "))
 
 
 def test_the_verdicts_agree_with_the_pareto_front_of_the_table():
@@ -272,3 +272,38 @@ def test_a_multiplexers_ceiling_counts_its_own_mux_and_demux():
     row = profile_row(timed, resamples=RESAMPLES)
     assert row["ceiling"] == pytest.approx(1.29) and row["cost_free_ceiling"] == pytest.approx(1.33)
     assert row["ceiling_flag"] in ("above ceiling", "suspect")
+
+
+def test_runs_that_kept_their_initial_weights_or_answer_one_class_are_named_by_option_and_seed():
+    everything = runs("identity", 1, [0.8, 0.8, 0.8]) + runs("revmux", 2, [0.72, 0.5, 0.5]) + runs("adapter", 2, [0.7] * 3)
+    for row, *_ in everything:
+        row["selected_epoch"] = None if row["method"] == "identity" else (0 if row["method"] == "revmux" and row["seed"] > 0 else 2)
+        row["top_class_share"] = 0.99 if row["method"] == "revmux" and row["seed"] == 2 else 0.55
+    _, _, found = judged_summary(everything, profiles_table([], RESAMPLES), RESAMPLES)
+    health = [v.text for v in found if v.kind == "health"]
+    assert any("Kept the weights they started from" in text and "revmux N=2 (seeds 1, 2)" in text and "adapter" not in text
+               for text in health), health
+    assert any("more than 95% of the examples: revmux N=2 (seed 2)." in text for text in health), health
+
+    for row, *_ in everything:
+        row["selected_epoch"], row["top_class_share"] = (None if row["method"] == "identity" else 1), 0.6
+    _, _, found = judged_summary(everything, profiles_table([], RESAMPLES), RESAMPLES)
+    assert [v.text for v in found if v.kind == "health"] == [
+        "Every trained run kept a trained epoch, and none gives one class to more than 95% of the examples."]
+
+
+def test_the_closeness_verdict_names_the_options_below_the_teacher_beyond_their_interval():
+    _, _, found = grid(seeds=3)
+    at_four = next(v.text for v in found if v.kind == "closeness" and v.text.startswith("At N=4"))
+    assert at_four.endswith("below the teacher beyond the interval: hadamard N=4."), at_four
+    at_two = next(v.text for v in found if v.kind == "closeness" and v.text.startswith("At N=2"))
+    assert "below the teacher beyond the interval: revmux N=2, adapter N=2" in at_two, at_two
+    assert "truncate" not in at_two.partition("beyond the interval:")[2], at_two
+
+
+def test_an_interval_bound_close_to_zero_is_not_printed_as_zero():
+    from revmux.analysis.verdicts import _points
+
+    assert _points(-0.079, -0.158, 0.0004) == "-7.9 points [-15.8, +0.04]"
+    assert _points(-0.079, -0.158, -0.00004) == "-7.9 points [-15.8, -0.004]"
+    assert _points(0.0, -0.01, 0.01) == "+0.0 points [-1.0, +1.0]"

@@ -14,6 +14,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 
@@ -42,6 +44,8 @@ WEAK_TEACHER_MARK = "[weak teacher]"
 MAJORITY_ROW = "majority class"
 PUBLISHED_OUTSIDE_MARK = "*"  # beside a difference: the published value lies outside our 95% interval
 BOOTSTRAP_RESAMPLES = RESAMPLES
+# A run that gives one class to more than this share of the examples has learned (close to) a constant answer.
+ONE_CLASS_SHARE = 0.95
 
 
 def correctness(predictions: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -65,6 +69,16 @@ def paired_delta(method_correct: np.ndarray, teacher_correct: np.ndarray) -> np.
     return method_correct - teacher_correct
 
 
+def selected_epoch(metrics: dict) -> int | None:
+    """The epoch whose weights the run evaluated; None where it trains nothing of its own. Files written before
+    `selected_epoch` existed carry it only in the `selection` text ("epoch 2, best ...")."""
+    accuracy = metrics["accuracy"]
+    if "selected_epoch" in accuracy:
+        return accuracy["selected_epoch"]
+    found = re.search(r"epoch (\d+)", accuracy.get("selection", ""))
+    return int(found.group(1)) if found and metrics["trainable_parameters"] > 0 else None
+
+
 def run_row(metrics: dict, predictions: pd.DataFrame) -> dict:
     config = metrics["config"]
     method_correct, teacher_correct, agrees = correctness(predictions)
@@ -79,6 +93,9 @@ def run_row(metrics: dict, predictions: pd.DataFrame) -> dict:
         "agreement_with_teacher": float(agrees.mean()),
         "paper_style_dev_selected_accuracy": metrics.get("paper_style_dev_selected", {}).get("accuracy"),
         "trainable_parameters": metrics["trainable_parameters"],
+        # Training health: 0 = the validation split preferred the weights as initialised (nothing learned).
+        "selected_epoch": selected_epoch(metrics) if metrics["trainable_parameters"] > 0 else None,
+        "top_class_share": float(predictions["prediction"].value_counts(normalize=True).max()),
         "quantization": metrics.get("quantization"),
         "depth": (metrics.get("truncation") or {}).get("depth"),
         "train_s": timings.get("train_s"), "evaluate_s": timings.get("evaluate_s"),
@@ -366,11 +383,15 @@ def summary_table(runs: list[tuple[dict, np.ndarray, np.ndarray, np.ndarray]], p
     if len(hardware) > 1:
         raise ValueError(f"summary_table needs the profiles of one setting, got {len(hardware)}: choose_profile_setting picks one")
     timed = dict(zip(SETTING_KEYS, next(iter(hardware)))) if hardware else dict.fromkeys(SETTING_KEYS)
-    first_run, stacked = {}, {}
+    first_run, stacked, untrained, one_class = {}, {}, {}, {}
     for row, method_correct, *_ in runs:
         key = tuple(row[k] for k in SUMMARY_KEYS)
         first_run.setdefault(key, row)
         stacked.setdefault(key, []).append(method_correct)
+        if row.get("selected_epoch") == 0:
+            untrained.setdefault(key, set()).add(row["seed"])
+        if row.get("top_class_share", 0) > ONE_CLASS_SHARE:
+            one_class.setdefault(key, set()).add(row["seed"])
     summary = []
     for key, seeds in seed_vectors(runs).items():
         method = [vectors[0] for vectors in seeds.values()]
@@ -393,6 +414,7 @@ def summary_table(runs: list[tuple[dict, np.ndarray, np.ndarray, np.ndarray]], p
             "delta_vs_teacher": mean_over_seeds(delta), "delta_seed_sd": seed_sd(delta),
             "delta_ci_low": delta_low, "delta_ci_high": delta_high,
             "agreement_with_teacher": mean_over_seeds([vectors[2] for vectors in seeds.values()]),
+            "untrained_seeds": sorted(untrained.get(key, ())), "one_class_seeds": sorted(one_class.get(key, ())),
             "quantization": first.get("quantization"), "depth": first.get("depth"),
             **speed,
             **{f"timed_{k}": v for k, v in timed.items()},

@@ -22,7 +22,7 @@ import pandas as pd
 from revmux.analysis.bootstrap import accuracy_interval, mean_over_seeds, percentile_interval
 from revmux.analysis.references import match_references
 from revmux.analysis.tables import (
-    BOOTSTRAP_RESAMPLES, SUMMARY_KEYS, TEACHER_MARGIN, check_teachers, is_quantized, is_weak_teacher, method_label,
+    BOOTSTRAP_RESAMPLES, ONE_CLASS_SHARE, SUMMARY_KEYS, TEACHER_MARGIN, check_teachers, is_quantized, is_weak_teacher, method_label,
     option_speed, seed_vectors, speedup_text, summary_table,
 )
 
@@ -57,7 +57,7 @@ NO_TEACHER_WIN = "No option beats the teacher's accuracy within the intervals."
 class Verdict:
     task: str
     backbone: str
-    kind: str  # scope, front, teacher, dominates, speed, untimed
+    kind: str  # scope, front, teacher, dominates, speed, untimed, floor, closeness, health, published
     text: str
     options: tuple[str, ...] = ()  # the option labels the sentence is about, in its order
 
@@ -207,8 +207,17 @@ def on_front(row) -> bool:
     return value is not None and not pd.isna(value) and bool(value)
 
 
+def _signed(value: float) -> str:
+    """Points with one decimal, or as many more (up to 3) as it takes not to print a nonzero bound as +0.0."""
+    points = value * 100
+    for decimals in (1, 2, 3):
+        if round(points, decimals) != 0 or points == 0:
+            break
+    return f"{points:+.{decimals}f}"
+
+
 def _points(value, low, high) -> str:
-    return f"{value * 100:+.1f} points [{low * 100:+.1f}, {high * 100:+.1f}]"
+    return f"{_signed(value)} points [{_signed(low)}, {_signed(high)}]"
 
 
 def verdicts(summary: pd.DataFrame, pairs: pd.DataFrame, profiles: pd.DataFrame) -> list[Verdict]:
@@ -237,7 +246,10 @@ def verdicts(summary: pd.DataFrame, pairs: pd.DataFrame, profiles: pd.DataFrame)
         if decided:
             front = sorted((row for row in timed if on_front(row)), key=lambda row: row["speedup"])
             keys = [option_key(row) for row in front]
-            say("front", f"{on_machine}, on the Pareto front (dominated by no other option within the intervals): "
+            # "Not shown dominated", not "best": with 3 seeds an option can trail another on every seed and still
+            # stay on the front because the interval cannot resolve it.
+            say("front", f"{on_machine}, not shown to be dominated by any other option within the intervals (the "
+                         f"Pareto front, as far as {MIN_SEEDS} or more seeds resolve it): "
                          f"{', '.join(labels[k] for k in keys)}{_caveats(front, labels, profiles, backbone)}.", *keys)
             for row in (row for row in timed if not _timing_valid(row)):
                 say("invalid", f"{labels[option_key(row)]} is left out of the dominance verdicts and the front"
@@ -333,11 +345,45 @@ def closeness_verdicts(summary: pd.DataFrame, profiles: pd.DataFrame) -> list[Ve
                              f"({_points(row['delta_vs_teacher'], row['delta_ci_low'], row['delta_ci_high'])})")
             against = "a weak teacher (above)" if weak else "the teacher"
             scope = f"At N={n}" if n > 1 else "Without multiplexing (N=1)"
+            below = [labels[option_key(row)] for row in rows if row["seeds"] >= MIN_SEEDS and row["delta_ci_high"] < 0]
+            losses = f"; below {against} beyond the interval: {', '.join(below)}" if below else ""
             found.append(Verdict(task, backbone, "closeness",
                                  f"{scope}, how far each stays from {against}, by the low end of its paired change's "
-                                 f"95% interval: {'; '.join(parts)}{_seed_scope(rows)}"
+                                 f"95% interval: {'; '.join(parts)}{losses}{_seed_scope(rows)}"
                                  f"{_caveats(rows, labels, profiles, backbone, speed=False)}.",
                                  tuple(labels[option_key(row)] for row in rows)))
+    return found
+
+
+def _seeds_text(seeds) -> str:
+    return f"seed{'s' if len(seeds) > 1 else ''} {', '.join(str(seed) for seed in seeds)}"
+
+
+def health_verdicts(summary: pd.DataFrame) -> list[Verdict]:
+    """Per task and backbone: the runs whose training did not take (validation kept the weights as initialised)
+    and the runs that give (nearly) one answer to every example, by option and seed; or that there are none."""
+    found = []
+    if "untrained_seeds" not in summary:
+        return found
+    for (task, backbone), here in summary.groupby(["task", "backbone"], sort=False):
+        labels = _labels(here)
+        untrained = [(option_key(row), row["untrained_seeds"]) for _, row in here.iterrows() if len(row["untrained_seeds"])]
+        one_class = [(option_key(row), row["one_class_seeds"]) for _, row in here.iterrows() if len(row["one_class_seeds"])]
+        if untrained:
+            found.append(Verdict(task, backbone, "health",
+                                 "Kept the weights they started from (validation preferred epoch 0: nothing they learned "
+                                 "helped): " + "; ".join(f"{labels[key]} ({_seeds_text(seeds)})" for key, seeds in untrained)
+                                 + ". Their cells measure the initialisation, not the method trained.",
+                                 tuple(labels[key] for key, _ in untrained)))
+        if one_class:
+            found.append(Verdict(task, backbone, "health",
+                                 f"Give one class to more than {ONE_CLASS_SHARE:.0%} of the examples: "
+                                 + "; ".join(f"{labels[key]} ({_seeds_text(seeds)})" for key, seeds in one_class) + ".",
+                                 tuple(labels[key] for key, _ in one_class)))
+        if not untrained and not one_class:
+            found.append(Verdict(task, backbone, "health",
+                                 f"Every trained run kept a trained epoch, and none gives one class to more than "
+                                 f"{ONE_CLASS_SHARE:.0%} of the examples."))
     return found
 
 
@@ -402,5 +448,5 @@ def judged_summary(runs: list[tuple[dict, np.ndarray, np.ndarray, np.ndarray]], 
     front = pareto_front(summary, pairs)
     summary["pareto_front"] = pd.Series([front[key] for key in keys], index=summary.index, dtype=object)
     found = (verdicts(summary, pairs, profiles) + teacher_verdicts(summary) + closeness_verdicts(summary, profiles)
-             + published_verdicts(summary, match_references(summary, references), profiles))
+             + health_verdicts(summary) + published_verdicts(summary, match_references(summary, references), profiles))
     return summary, pairs, found

@@ -85,6 +85,7 @@ def evaluate_run(config: AdapterConfig, out_dir: Path, teacher_directory: Path, 
             **{k: summary[k] for k in ("mean", "sd", "per_regrouping")},
             "examples": len(splits["eval"]),
             "selection": f"epoch {training['selected_epoch']}, best accuracy on the validation split carved from training data",
+            "selected_epoch": training["selected_epoch"],
         },
         "teacher_accuracy": summary["teacher"],
         "paper_style_dev_selected": {
@@ -129,12 +130,14 @@ def evaluate_alternative(config: AdapterConfig, out_dir: Path, teacher_directory
     if METHODS.traits(base)["trains_backbone"]:
         model, info, trainable = _truncated_model(config, base_dir, resources, device, scheme)
         selection = f"epoch {info['selected_epoch']}, best accuracy on the validation split (its own stage 0)"
+        selected_epoch = info["selected_epoch"]
     elif base == "identity":
         backbone, head, _ = load_teacher(teacher_directory, resources, device, scheme)
         model = MultiplexedModel(backbone, head, build_multiplexer("identity", backbone.hidden_size, 1), backbone.num_layers)
-        trainable, selection, info = 0, "the teacher's", {}
+        trainable, selection, info, selected_epoch = 0, "the teacher's", {}, None
     else:
-        model, trainable, selection = _multiplexer_on(config, base, base_dir, teacher_directory, device, scheme)
+        model, trainable, selected_epoch = _multiplexer_on(config, base, base_dir, teacher_directory, device, scheme)
+        selection = f"{base}'s: epoch {selected_epoch}, best on validation"
         info = {}
     model.eval()
     splits, source = load_run_splits(config.data)
@@ -158,7 +161,7 @@ def evaluate_alternative(config: AdapterConfig, out_dir: Path, teacher_directory
         "quantization": scheme,
         "truncation": info.get("truncation"),
         "accuracy": {**{k: summary[k] for k in ("mean", "sd", "per_regrouping")}, "examples": len(splits["eval"]),
-                     "selection": selection},
+                     "selection": selection, "selected_epoch": selected_epoch},
         "teacher_accuracy": summary["teacher"],
         "trainable_parameters": trainable,
         "timings": {"evaluate_s": time.perf_counter() - start},
@@ -201,7 +204,7 @@ def _multiplexer_on(config: AdapterConfig, base: str, base_dir: Path, teacher_di
     model, _ = build_model(base_config, teacher_directory, device)
     model.multiplexer.load_state_dict(torch.load(base_dir / ADAPTER_FILE, weights_only=True, map_location=device))
     quantize(model.backbone, scheme)
-    return model, training["trainable_parameters"], f"{base}'s: epoch {training['selected_epoch']}, best on validation"
+    return model, training["trainable_parameters"], training["selected_epoch"]
 
 
 def accuracy_line(metrics: dict) -> str:
