@@ -172,5 +172,18 @@ def test_only_jobs_that_read_a_glue_folder_carry_its_path():
     from revmux.workflow.multiplexing import data_arguments
 
     config = {"data": {"max_length": 64, "source": None, "glue_dir": "/somewhere/glue"}, "device": "cpu", "tasks": ["rt-polarity", "rte"]}
-    assert "--glue-dir" not in data_arguments(config, "rt-polarity")
-    assert "--glue-dir /somewhere/glue" in data_arguments(config, "rte")
+    assert "--glue-dir" not in data_arguments(config, "rt-polarity", "minilm-l6")
+    assert "--glue-dir /somewhere/glue" in data_arguments(config, "rte", "minilm-l6")
+
+
+def test_a_backbone_can_have_its_own_training_budget_and_keeps_the_shared_held_out_split():
+    from revmux.workflow.multiplexing import data_arguments
+
+    config = {"data": {"max_length": 64, "source": None, "glue_dir": None, "train_size": 400, "validation_size": 200,
+                       "eval_size": None},
+              "backbones": {"minilm-l6": {"prefill_layers": [3], "data": {"train_size": 2000}},
+                            "smollm2-135m": {"prefill_layers": [15]}},
+              "device": "cpu", "tasks": ["sst-2"]}
+    assert "--train-size 2000 --validation-size 200" in data_arguments(config, "sst-2", "minilm-l6")
+    assert "--train-size 400 --validation-size 200" in data_arguments(config, "sst-2", "smollm2-135m")
+    assert "--eval-size" not in data_arguments(config, "sst-2", "minilm-l6")

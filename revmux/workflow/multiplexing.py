@@ -279,9 +279,14 @@ def training_settings(config: dict, backbone: str) -> dict:
     return {**config["training"], **config["backbones"][backbone].get("training", {})}
 
 
-def data_arguments(config: dict, task: str) -> str:
-    """The `revmux` command-line flags for the data block, for one task."""
-    data = config["data"]
+def data_settings(config: dict, backbone: str) -> dict:
+    """The data block with the backbone's own training budget (train and validation sizes) applied."""
+    return {**config["data"], **config.get("backbones", {}).get(backbone, {}).get("data", {})}
+
+
+def data_arguments(config: dict, task: str, backbone: str) -> str:
+    """The `revmux` command-line flags for the data block, for one task and backbone."""
+    data = data_settings(config, backbone)
     source = task_source(config, task)
     flags = [f"--source {source}"]
     if source == "local":  # only where it is read: an absolute path in every job's params reruns them all when it moves

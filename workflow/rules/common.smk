@@ -179,7 +179,7 @@ def reference_arguments():
 
 
 def data_arguments(wildcards):
-    return revmux_grid.data_arguments(config, wildcards.task)
+    return revmux_grid.data_arguments(config, wildcards.task, wildcards.backbone)
 
 
 def teacher_arguments(wildcards):
