@@ -359,7 +359,7 @@ def _seeds_text(seeds) -> str:
     return f"seed{'s' if len(seeds) > 1 else ''} {', '.join(str(seed) for seed in seeds)}"
 
 
-def health_verdicts(summary: pd.DataFrame) -> list[Verdict]:
+def health_verdicts(summary: pd.DataFrame, profiles: pd.DataFrame) -> list[Verdict]:
     """Per task and backbone: the runs whose training did not take (validation kept the weights as initialised)
     and the runs that give (nearly) one answer to every example, by option and seed; or that there are none."""
     found = []
@@ -367,18 +367,21 @@ def health_verdicts(summary: pd.DataFrame) -> list[Verdict]:
         return found
     for (task, backbone), here in summary.groupby(["task", "backbone"], sort=False):
         labels = _labels(here)
+        rows = {option_key(row): row for _, row in here.iterrows()}
         untrained = [(option_key(row), row["untrained_seeds"]) for _, row in here.iterrows() if len(row["untrained_seeds"])]
         one_class = [(option_key(row), row["one_class_seeds"]) for _, row in here.iterrows() if len(row["one_class_seeds"])]
         if untrained:
             found.append(Verdict(task, backbone, "health",
                                  "Kept the weights they started from (validation preferred epoch 0: nothing they learned "
                                  "helped): " + "; ".join(f"{labels[key]} ({_seeds_text(seeds)})" for key, seeds in untrained)
+                                 + f"{_caveats([rows[key] for key, _ in untrained], labels, profiles, backbone, speed=False)}"
                                  + ". Their cells measure the initialisation, not the method trained.",
                                  tuple(labels[key] for key, _ in untrained)))
         if one_class:
             found.append(Verdict(task, backbone, "health",
                                  f"Give one class to more than {ONE_CLASS_SHARE:.0%} of the examples: "
-                                 + "; ".join(f"{labels[key]} ({_seeds_text(seeds)})" for key, seeds in one_class) + ".",
+                                 + "; ".join(f"{labels[key]} ({_seeds_text(seeds)})" for key, seeds in one_class)
+                                 + f"{_caveats([rows[key] for key, _ in one_class], labels, profiles, backbone, speed=False)}.",
                                  tuple(labels[key] for key, _ in one_class)))
         if not untrained and not one_class:
             found.append(Verdict(task, backbone, "health",
@@ -448,5 +451,5 @@ def judged_summary(runs: list[tuple[dict, np.ndarray, np.ndarray, np.ndarray]], 
     front = pareto_front(summary, pairs)
     summary["pareto_front"] = pd.Series([front[key] for key in keys], index=summary.index, dtype=object)
     found = (verdicts(summary, pairs, profiles) + teacher_verdicts(summary) + closeness_verdicts(summary, profiles)
-             + health_verdicts(summary) + published_verdicts(summary, match_references(summary, references), profiles))
+             + health_verdicts(summary, profiles) + published_verdicts(summary, match_references(summary, references), profiles))
     return summary, pairs, found
