@@ -72,11 +72,13 @@ def paired_delta(method_correct: np.ndarray, teacher_correct: np.ndarray) -> np.
 def selected_epoch(metrics: dict) -> int | None:
     """The epoch whose weights the run evaluated; None where it trains nothing of its own. Files written before
     `selected_epoch` existed carry it only in the `selection` text ("epoch 2, best ...")."""
+    if metrics["trainable_parameters"] == 0:
+        return None
     accuracy = metrics["accuracy"]
     if "selected_epoch" in accuracy:
         return accuracy["selected_epoch"]
     found = re.search(r"epoch (\d+)", accuracy.get("selection", ""))
-    return int(found.group(1)) if found and metrics["trainable_parameters"] > 0 else None
+    return int(found.group(1)) if found else None
 
 
 def run_row(metrics: dict, predictions: pd.DataFrame) -> dict:
@@ -94,7 +96,7 @@ def run_row(metrics: dict, predictions: pd.DataFrame) -> dict:
         "paper_style_dev_selected_accuracy": metrics.get("paper_style_dev_selected", {}).get("accuracy"),
         "trainable_parameters": metrics["trainable_parameters"],
         # Training health: 0 = the validation split preferred the weights as initialised (nothing learned).
-        "selected_epoch": selected_epoch(metrics) if metrics["trainable_parameters"] > 0 else None,
+        "selected_epoch": selected_epoch(metrics),
         "top_class_share": float(predictions["prediction"].value_counts(normalize=True).max()),
         "quantization": metrics.get("quantization"),
         "depth": (metrics.get("truncation") or {}).get("depth"),
