@@ -187,3 +187,40 @@ def test_a_backbone_can_have_its_own_training_budget_and_keeps_the_shared_held_o
     assert "--train-size 2000 --validation-size 200" in data_arguments(config, "sst-2", "minilm-l6")
     assert "--train-size 400 --validation-size 200" in data_arguments(config, "sst-2", "smollm2-135m")
     assert "--eval-size" not in data_arguments(config, "sst-2", "minilm-l6")
+
+
+def test_a_method_can_have_its_own_training_on_one_backbone_as_the_papers_bert_revmux_and_ora():
+    # The paper trains BERT's revmux and ora with InfoNCE weight 0.25 and everything else with 0.5.
+    from revmux.workflow.multiplexing import training_arguments
+
+    config = {"training": {"epochs": 2, "batch_size": 32, "lr": 1e-4, "weight_decay": 0.01, "infonce_weight": 0.5,
+                           "mapping_weight": 1.0, "mapping_loss": "released", "reuse_prefill": True},
+              "evaluation": {"regroupings": 2, "batch_size": 32},
+              "backbones": {"bert-base-uncased": {"prefill_layers": [6], "training_by_method": {
+                                "revmux": {"infonce_weight": 0.25}, "ora": {"infonce_weight": 0.25}}},
+                            "minilm-l6": {"prefill_layers": [3]}}}
+    for method in ("revmux", "ora", "revmux+int8"):
+        assert "--infonce-weight 0.25 " in training_arguments(config, "bert-base-uncased", method)
+    for method in ("adapter", "hadamard", "identity"):
+        assert "--infonce-weight 0.5 " in training_arguments(config, "bert-base-uncased", method)
+    assert "--infonce-weight 0.5 " in training_arguments(config, "minilm-l6", "revmux")
+
+
+def test_a_method_override_for_a_method_the_grid_does_not_train_is_refused_naming_the_key():
+    import copy
+
+    import yaml
+    from snakemake.utils import validate
+
+    from revmux.core.schemas import schema_path
+    from revmux.workflow.multiplexing import ConfigError, check_config
+    from workflow_run import ROOT
+
+    config = yaml.safe_load((ROOT / "config" / "paper.yaml").read_text())
+    config["tasks"] = ["rt-polarity"]
+    validate(config, schema=str(schema_path("config")))
+    check_config(copy.deepcopy(config))  # the paper's own override is accepted
+    config["backbones"]["bert-base-uncased"]["training_by_method"]["identity"] = {"infonce_weight": 0.25}
+    with pytest.raises(ConfigError, match=r"backbones\.bert-base-uncased\.training_by_method\.identity: not a "
+                                          r"multiplexer this grid trains; the trained ones here: adapter, ora"):
+        check_config(config)

@@ -165,6 +165,11 @@ def _check_backbone(config: dict, key: str, name: str, settings: dict) -> None:
         if not 0 <= p < spec.num_layers:
             _fail(f"{key}.{name}.prefill_layers",
                   f"P = {p} is outside [0, {spec.num_layers}) for {name}: choose P from 0 to {spec.num_layers - 1}")
+    adapters = [method for method in methods_trained_by(config, "train") if method_traits(method)["multiplexes"]]
+    for method in settings.get("training_by_method", {}):
+        if method not in adapters:
+            _fail(f"{key}.{name}.training_by_method.{method}",
+                  f"not a multiplexer this grid trains; the trained ones here: {', '.join(adapters) or 'none'}")
     for method in config["methods"]:
         if method_traits(method)["multiplexes"]:
             for n in config["compose_sizes"]:
@@ -274,9 +279,12 @@ def speed_arguments(config: dict, backbone: str) -> str:
     ])
 
 
-def training_settings(config: dict, backbone: str) -> dict:
-    """The training block with the backbone's own overrides applied."""
-    return {**config["training"], **config["backbones"][backbone].get("training", {})}
+def training_settings(config: dict, backbone: str, method: str | None = None) -> dict:
+    """The training block with the backbone's own overrides applied, then those of the method on that
+    backbone (`revmux+int8` takes revmux's: it evaluates revmux's training)."""
+    settings = config["backbones"][backbone]
+    by_method = settings.get("training_by_method", {}).get(split_method(method)[0], {}) if method else {}
+    return {**config["training"], **settings.get("training", {}), **by_method}
 
 
 def data_settings(config: dict, backbone: str) -> dict:
@@ -299,9 +307,9 @@ def data_arguments(config: dict, task: str, backbone: str) -> str:
     return " ".join(flags)
 
 
-def training_arguments(config: dict, backbone: str) -> str:
-    """The `revmux train/evaluate` flags for the training and evaluation blocks, for one backbone."""
-    training = training_settings(config, backbone)
+def training_arguments(config: dict, backbone: str, method: str | None = None) -> str:
+    """The `revmux train/evaluate` flags for the training and evaluation blocks, for one backbone and method."""
+    training = training_settings(config, backbone, method)
     evaluation = config["evaluation"]
     flags = [
         f"--epochs {training['epochs']}", f"--batch-size {training['batch_size']}", f"--lr {training['lr']}",

@@ -187,7 +187,7 @@ def teacher_arguments(wildcards):
 
 
 def training_arguments(wildcards):
-    return revmux_grid.training_arguments(config, wildcards.backbone)
+    return revmux_grid.training_arguments(config, wildcards.backbone, wildcards.method)
 
 
 def speed_arguments(wildcards):
