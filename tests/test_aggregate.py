@@ -339,7 +339,7 @@ def test_a_non_editable_install_aggregates_outside_the_checkout(tiny_results, tm
     assert (elsewhere / "results" / "tables" / "summary.html").is_file()
 
 
-def test_a_run_row_reads_the_selected_epoch_old_and_new_and_the_share_of_its_commonest_answer():
+def test_a_run_row_reads_the_selected_epoch_old_and_new_the_share_of_its_commonest_answer_and_its_loss_weight():
     import pandas as pd
 
     from revmux.analysis.tables import run_row
@@ -347,14 +347,16 @@ def test_a_run_row_reads_the_selected_epoch_old_and_new_and_the_share_of_its_com
     predictions = pd.DataFrame({"regrouping": [0] * 4, "example": range(4), "position": range(4), "label": [0, 1, 0, 1],
                                 "prediction": [1, 1, 1, 0], "confidence": [0.9] * 4, "teacher_prediction": [0, 1, 0, 1]})
     metrics = {"config": {"data": {"task": "sst-2"}, "backbone": "minilm-l6", "method": "revmux", "n": 2,
-                          "prefill_layers": 3, "seed": 0},
+                          "prefill_layers": 3, "seed": 0, "infonce_weight": 0.25},
                "accuracy": {"mean": 0.5, "sd": 0.0, "per_regrouping": [0.5], "examples": 4,
                             "selection": "epoch 0, best accuracy on the validation split carved from training data"},
                "teacher_accuracy": 1.0, "trainable_parameters": 10, "data_source": "local", "random_init": False,
                "backbone_provenance": "wheel"}
     row = run_row(metrics, predictions)
     assert row["selected_epoch"] == 0 and row["top_class_share"] == 0.75
+    assert row["infonce_weight"] == 0.25  # which loss weight the multiplexer trained with (runs.csv)
     metrics["accuracy"]["selected_epoch"] = 3
     assert run_row(metrics, predictions)["selected_epoch"] == 3
     metrics["trainable_parameters"] = 0  # the teacher: it trains nothing of its own here
     assert run_row(metrics, predictions)["selected_epoch"] is None
+    assert run_row(metrics, predictions)["infonce_weight"] is None  # no loss of its own: no weight to report

@@ -102,6 +102,38 @@ def test_truncation_trains_its_own_stage_0_and_saves_only_its_layers(resources, 
     assert accuracy(predict(backbone, head, "rt-polarity", splits["eval"], 48), splits["eval"]) == loaded["eval_accuracy"]
 
 
+def test_a_truncation_can_start_from_its_fine_tuned_teachers_first_layers_and_head(resources, tmp_path):
+    """What the multiplexers start from (the seed's fine-tuned teacher) a truncation can start from too: with
+    0 epochs it is exactly the teacher's first k layers and its head; a teacher that is not fully fine-tuned
+    (or of another task) is refused, naming what to pass."""
+    data = rt_polarity_data(resources)
+    teacher_dir, truncated_dir = tmp_path / "teacher", tmp_path / "truncated"
+    train_teacher(TeacherConfig(data, "minilm-l6", mode="full", epochs=1, lr=1e-3, seed=3), teacher_dir)
+    # lr 0: the weights it keeps are the ones it started from
+    info = train_teacher(TeacherConfig(data, "minilm-l6", mode="full", epochs=1, lr=0.0, truncate=(1, 2),
+                                       start_from=str(teacher_dir)), truncated_dir)
+    assert info["started_from"]["directory"] == str(teacher_dir) and info["started_from"]["seed"] == 3
+    teacher, teacher_head, _ = load_teacher(teacher_dir, resources)
+    truncated, truncated_head, _ = load_teacher(truncated_dir, resources)
+    batch = teacher.tokenize("rt-polarity", ["A moving film.", "Dull."], None, max_length=48)
+    with torch.no_grad():
+        hidden, mask = teacher.embed(batch)
+        reference = teacher_head(answer_states_from(teacher, hidden, mask, batch.answer_positions, 0, 2))
+        assert torch.allclose(truncated_head(teacher_answer_states(truncated, batch)), reference, atol=1e-5)
+    pretrained = stage_backbone(load_backbone("minilm-l6", resources))
+    pretrained.keep_layers(2)
+    assert not torch.allclose(truncated.layers[0].output.dense.weight, pretrained.layers[0].output.dense.weight)
+
+    head_only = tmp_path / "head-teacher"
+    train_teacher(TeacherConfig(data, "minilm-l6", mode="head", epochs=1), head_only)
+    with pytest.raises(RevmuxError, match="--start-from is for a truncation"):
+        train_teacher(TeacherConfig(data, "minilm-l6", mode="head", epochs=1, truncate=(1, 2), start_from=str(head_only)),
+                      tmp_path / "x")
+    with pytest.raises(RevmuxError, match="not the whole minilm-l6 fully fine-tuned on rt-polarity"):
+        train_teacher(TeacherConfig(data, "minilm-l6", mode="full", epochs=1, truncate=(1, 2), start_from=str(head_only)),
+                      tmp_path / "y")
+
+
 def test_int8_answers_stay_within_the_stated_tolerance_of_float32_on_real_sentences(resources, tmp_path):
     data = rt_polarity_data(resources, train_size=256, eval_size=200)
     train_teacher(TeacherConfig(data, "minilm-l6", mode="head", epochs=2, lr=1e-3), tmp_path)

@@ -224,3 +224,19 @@ def test_a_method_override_for_a_method_the_grid_does_not_train_is_refused_namin
     with pytest.raises(ConfigError, match=r"backbones\.bert-base-uncased\.training_by_method\.identity: not a "
                                           r"multiplexer this grid trains; the trained ones here: adapter, ora"):
         check_config(config)
+
+
+def test_a_truncation_starts_from_its_seeds_teacher_only_where_that_teacher_is_fully_fine_tuned():
+    # MiniLM-L6's teacher fine-tunes every layer: its truncation keeps them, as the multiplexers do. SmolLM2's
+    # teacher trains a head on the pretrained decoder: there is nothing of its to start from.
+    import yaml
+
+    from revmux.workflow.multiplexing import truncation_starts_from_teacher
+    from workflow_run import ROOT
+
+    config = yaml.safe_load((ROOT / "config" / "paper-cpu.yaml").read_text())
+    config.setdefault("teacher", {})
+    assert truncation_starts_from_teacher(config, "minilm-l6")
+    assert not truncation_starts_from_teacher(config, "smollm2-135m")
+    config["backbones"]["minilm-l6"]["teacher"] = {"mode": "head"}
+    assert not truncation_starts_from_teacher(config, "minilm-l6")

@@ -79,6 +79,11 @@ def runs(method: str, n: int, accuracies: list[float], examples: int = 600, dept
 def grid(seeds: int):
     """Teacher 80%; truncation more accurate and faster than RevMUX N=2; adapter N=2 indistinguishable from RevMUX
     N=2 on both axes; the int8 teacher as accurate as the teacher and faster; Hadamard N=4 fastest and worst."""
+    return judged_summary(*grid_inputs(seeds), RESAMPLES)
+
+
+def grid_inputs(seeds: int):
+    """The runs and the profiles of `grid`."""
     def accuracy(value):
         return [value + 0.005 * s for s in range(seeds)]
 
@@ -90,7 +95,7 @@ def grid(seeds: int):
         profile("truncate", 2, 1.55, 1.6, depth=5, seed=3), profile("identity+int8", 1, 1.38, 1.0, seed=4),
         profile("hadamard", 4, 1.70, 1.6, spread=0.05, seed=5),
     ], RESAMPLES)
-    return judged_summary(everything, profiles, RESAMPLES)
+    return everything, profiles
 
 
 def labels(summary: pd.DataFrame) -> dict:
@@ -148,6 +153,23 @@ def test_the_verdicts_agree_with_the_pareto_front_of_the_table():
     for verdict in found:
         if "teacher on int8" in verdict.options:
             assert "this holds for this machine's CPU kernels (AVX2; int8 dot-product instructions: none) only" in verdict.text, verdict.text
+
+
+def test_an_option_not_shown_above_the_majority_class_is_left_off_the_front_and_named():
+    """Hadamard N=4 (62%) is on the front of the grid for its speed; with a majority class of 65% a constant
+    answer scores as well, so its speed buys nothing shown: off the front, named with its interval."""
+    everything, profiles = grid_inputs(seeds=3)
+    summary, _, found = judged_summary(everything, profiles, RESAMPLES, majority={"rt-polarity": 0.65})
+    assert listed_front(found) == {"truncate 5 layers (FLOPs of revmux N=2)"}
+    assert summary.set_index("method").loc["hadamard", "pareto_front"] is False
+    chance = [v for v in found if v.kind == "chance"]
+    assert [v.options for v in chance] == [("hadamard N=4",)]
+    assert chance[0].text.startswith("Left off the front, not shown above the majority class's 65.0%")
+    assert "hadamard N=4 62." in chance[0].text
+    # a floor below every option changes nothing
+    summary, _, found = judged_summary(everything, profiles, RESAMPLES, majority={"rt-polarity": 0.5})
+    assert listed_front(found) == {"truncate 5 layers (FLOPs of revmux N=2)", "hadamard N=4"}
+    assert not any(v.kind == "chance" for v in found)
 
 
 def test_one_seed_yields_no_accuracy_win_only_speed():

@@ -104,6 +104,8 @@ def run_row(metrics: dict, predictions: pd.DataFrame) -> dict:
         "teacher_mode": metrics.get("teacher_mode"), "data_source": metrics["data_source"],
         # Runs from before the option existed used max(cos, 0).
         "mapping_loss": config.get("mapping_loss", "positive-cos"),
+        # The loss weight a multiplexer trained with (a backbone's training_by_method can change it per method).
+        "infonce_weight": config.get("infonce_weight") if metrics["trainable_parameters"] and not metrics.get("truncation") else None,
         "random_init": metrics["random_init"], "backbone_provenance": metrics["backbone_provenance"],
     }
 
@@ -482,15 +484,25 @@ def majority_rate(labels) -> float:
 
 
 def check_teachers(summary: pd.DataFrame, majority: dict[str, float]) -> pd.DataFrame:
-    """The summary with `majority_rate` (per task: of the evaluated examples) and, on the teacher's rows,
-    `weak_teacher`: True where the low end of the teacher's 95% interval is not above the majority rate plus
-    TEACHER_MARGIN. Against such a teacher a multiplexer that answers the majority class for every instance of
-    a composite would look "within a few points of the teacher": the changes against it say nothing."""
+    """The summary with `majority_rate` (per task: of the evaluated examples), `above_majority` on every row
+    (the low end of the option's 95% interval above that rate) and, on the teacher's rows, `weak_teacher`:
+    True where the low end of the teacher's interval is not above the majority rate plus TEACHER_MARGIN.
+    Against such a teacher a multiplexer that answers the majority class for every instance of a composite
+    would look "within a few points of the teacher": the changes against it say nothing."""
     rates = summary["task"].map(majority).astype(float)
     teacher = summary["method"] == "identity"
     weak = summary["accuracy_ci_low"] <= rates + TEACHER_MARGIN
-    return summary.assign(majority_rate=rates,
+    # Every option, not only the teacher: one whose interval reaches down to the floor is not shown to have
+    # learned anything, whatever its speed (a constant answer is the fastest classifier of all).
+    above = pd.Series(np.where(rates.notna(), summary["accuracy_ci_low"] > rates, None), index=summary.index, dtype=object)
+    return summary.assign(majority_rate=rates, above_majority=above,
                           weak_teacher=pd.Series(np.where(teacher, weak, None), index=summary.index, dtype=object))
+
+
+def is_above_majority(row) -> bool:
+    """False only where the majority rate is known and the low end of the option's 95% interval is not above it."""
+    value = row.get("above_majority")
+    return value is None or pd.isna(value) or bool(value)
 
 
 def is_weak_teacher(row) -> bool:

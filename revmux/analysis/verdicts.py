@@ -22,7 +22,8 @@ import pandas as pd
 from revmux.analysis.bootstrap import accuracy_interval, mean_over_seeds, percentile_interval
 from revmux.analysis.references import match_references
 from revmux.analysis.tables import (
-    BOOTSTRAP_RESAMPLES, ONE_CLASS_SHARE, SUMMARY_KEYS, TEACHER_MARGIN, check_teachers, is_quantized, is_weak_teacher, method_label,
+    BOOTSTRAP_RESAMPLES, ONE_CLASS_SHARE, SUMMARY_KEYS, TEACHER_MARGIN, check_teachers, is_above_majority, is_quantized,
+    is_weak_teacher, method_label,
     option_speed, seed_vectors, speedup_text, summary_table,
 )
 
@@ -40,7 +41,8 @@ VERDICT_NOTE = (
     f"bootstrap over each profile's timed rounds, widened by {RUN_TO_RUN_MARGIN:.0%} each way per independently "
     "timed profile, in quadrature (about 7% between two options, 5% against the teacher), for how much reruns of "
     "one profile move its speed-up on this project's CPU; an option whose timing is invalid is left out. The "
-    f"Pareto front: the options no other option dominates. Accuracy differences need at least {MIN_SEEDS} seeds, "
+    "Pareto front: the options no other option dominates, less any whose accuracy interval does not clear the "
+    f"majority class's rate. Accuracy differences need at least {MIN_SEEDS} seeds, "
     "and with so few seeds they are indicative only; every pair of options is compared, with no correction for "
     "the number of comparisons. A speed-up measured on int8 kernels holds for the CPU it was measured on. "
     f"A teacher whose interval's low end is not above the majority class's rate plus {TEACHER_MARGIN * 100:.0f} points "
@@ -57,7 +59,7 @@ NO_TEACHER_WIN = "No option beats the teacher's accuracy within the intervals."
 class Verdict:
     task: str
     backbone: str
-    kind: str  # scope, front, teacher, dominates, speed, untimed, floor, closeness, health, published
+    kind: str  # scope, front, chance, teacher, dominates, speed, untimed, floor, closeness, health, published
     text: str
     options: tuple[str, ...] = ()  # the option labels the sentence is about, in its order
 
@@ -153,7 +155,8 @@ def pareto_front(summary: pd.DataFrame, pairs: pd.DataFrame) -> dict[tuple, bool
                      if row["dominates"] in ("x", "y")}
         for _, row in timed[timed["seeds"] >= MIN_SEEDS].iterrows():  # one seed: never dominated, never a winner
             if _timing_valid(row):  # an invalid timing: undecided
-                front[option_key(row)] = option_key(row) not in dominated
+                # Not shown above the majority class: its speed buys an accuracy a constant answer has.
+                front[option_key(row)] = option_key(row) not in dominated and is_above_majority(row)
     return front
 
 
@@ -251,6 +254,14 @@ def verdicts(summary: pd.DataFrame, pairs: pd.DataFrame, profiles: pd.DataFrame)
             say("front", f"{on_machine}, not shown to be dominated by any other option within the intervals (the "
                          f"Pareto front, as far as {MIN_SEEDS} or more seeds resolve it): "
                          f"{', '.join(labels[k] for k in keys)}{_caveats(front, labels, profiles, backbone)}.", *keys)
+            floor = [row for row in timed if _timing_valid(row) and row["seeds"] >= MIN_SEEDS and not is_above_majority(row)]
+            if floor:
+                keys = [option_key(row) for row in floor]
+                say("chance", f"Left off the front, not shown above the majority class's {floor[0]['majority_rate'] * 100:.1f}% "
+                             "(the low end of the 95% interval is not above it): "
+                             + "; ".join(f"{labels[option_key(row)]} {_interval(row)}" for row in floor)
+                             + "; always answering the majority class scores as well within the intervals"
+                             f"{_caveats(floor, labels, profiles, backbone, speed=False)}.", *keys)
             for row in (row for row in timed if not _timing_valid(row)):
                 say("invalid", f"{labels[option_key(row)]} is left out of the dominance verdicts and the front"
                                f"{_caveats([row], labels, profiles, backbone)}.", option_key(row))

@@ -8,11 +8,14 @@ Writes <results>/<task>/<backbone>/stage0-teacher-s<seed>/{teacher.safetensors,t
 
 With --truncate N P it makes the `truncate` run instead (an alternative to multiplexing): the same recipe on
 the backbone's first k layers, k the depth whose counted FLOPs per sample match RevMUX's with N instances per
-composite at P (N = 1: k = P), written into that run's directory.
+composite at P (N = 1: k = P), written into that run's directory. With --start-from and a fully fine-tuned
+teacher, the truncation starts from that teacher's first k layers and its head, the point the multiplexers
+start from too (the workflow does this wherever the teacher is fully fine-tuned).
 
 example:
   python -m revmux teacher --task sst-2 --backbone minilm-l6 --mode full --epochs 2 --train-size 2000
-  python -m revmux teacher --task sst-2 --backbone minilm-l6 --epochs 2 --train-size 2000 --truncate 2 3
+  python -m revmux teacher --task sst-2 --backbone minilm-l6 --epochs 2 --train-size 2000 --truncate 2 3 \
+      --start-from results/sst-2/minilm-l6/stage0-teacher-s0
 """
 
 from __future__ import annotations
@@ -46,6 +49,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--truncate", type=int, nargs=2, default=None, metavar=("N", "P"),
                         help="train the truncated model of run truncate-n<N>-p<P>: the depth matching RevMUX at N and P "
                              "in counted FLOPs (N = 1: P layers)")
+    parser.add_argument("--start-from", default=None, metavar="TEACHER_DIR",
+                        help="with --truncate and --mode full: start from this fully fine-tuned teacher's first layers "
+                             "and head (its stage-0 directory) instead of the pretrained backbone and a new head")
     parser.add_argument("--out", default=None, help="default: <results>/<task>/<backbone>/stage0-teacher-s<seed> "
                                                     "(with --truncate: that run's directory)")
 
@@ -60,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
     config = TeacherConfig(
         data=data_config(args), backbone=args.backbone, mode=args.mode, epochs=args.epochs,
         batch_size=args.batch_size, lr=args.lr, prompt_length=args.prompt_length, seed=args.seed, dtype=args.dtype,
-        truncate=tuple(args.truncate) if args.truncate else None,
+        truncate=tuple(args.truncate) if args.truncate else None, start_from=args.start_from,
     )
     if args.out:
         out = Path(args.out)

@@ -44,6 +44,9 @@ class TeacherConfig:
     # Truncation (method `truncate`): (N, P) of the run, from which revmux.multiplexing.methods.truncate picks the
     # layers kept; None = the whole backbone (the teacher).
     truncate: tuple[int, int] | None = None
+    # A truncation's starting point: the directory of this seed's fully fine-tuned teacher, whose first layers and
+    # head it keeps (what the multiplexers start from too); None = the pretrained backbone and a new head.
+    start_from: str | None = None
 
     @property
     def resolved_mode(self) -> str:
@@ -92,6 +95,9 @@ def validate_teacher(config: TeacherConfig) -> None:
         if n > 1 and not 0 <= depth < spec.num_layers:
             raise RevmuxError(f"truncation matched to N = {n} at P = {depth}: P is outside [0, {spec.num_layers}) "
                               f"for {spec.name}")
+    if config.start_from is not None and (config.truncate is None or config.resolved_mode != "full"):
+        raise RevmuxError("--start-from is for a truncation (--truncate N P) of a fully fine-tuned teacher (--mode full): "
+                          "other teachers' layers are the pretrained ones, so there is nothing of theirs to start from")
     if config.dtype not in DTYPE_CHOICES:
         raise RevmuxError(f"unknown dtype {config.dtype!r}: use one of {', '.join(DTYPE_CHOICES)}")
 

@@ -7,6 +7,8 @@
 - encoder-decoder `prompt`: tune a soft prompt, label words as targets (the paper, for T5);
   `zero-shot`: label words without a prompt.
 The model with the best validation accuracy is kept. Everything after this stage is frozen.
+A truncation (an alternative to multiplexing) runs this recipe on the first layers only; with `start_from`, on
+the fully fine-tuned teacher's first layers and head, the point the multiplexers start from too.
 """
 
 from __future__ import annotations
@@ -104,6 +106,7 @@ def train_teacher(config: TeacherConfig, out_dir: Path, device: str = "cpu") -> 
     dtype = compute_dtype(resolve_backbone(config.backbone), device, config.dtype)
     loaded = load_backbone(config.backbone, Path(config.data.resources) if config.data.resources else None, dtype, device)
     backbone = stage_backbone(loaded)
+    started_from = _load_fine_tuned(backbone, Path(config.start_from), config) if config.start_from else None
     truncation = None
     if config.truncate is not None:  # method truncate: its own stage 0 on the first layers only
         from revmux.multiplexing.methods.truncate import truncation_depth
@@ -117,6 +120,8 @@ def train_teacher(config: TeacherConfig, out_dir: Path, device: str = "cpu") -> 
     num_classes = int(splits["train"]["label"].max()) + 1
     torch.manual_seed(config.seed)
     head = _build_head(mode, backbone, config.data.task, num_classes).to(device=device, dtype=torch.float32)
+    if started_from is not None:
+        head.load_state_dict(started_from["head"])
     if mode == "prompt":
         backbone.set_soft_prompt(_init_soft_prompt(backbone, config.prompt_length, config.seed).requires_grad_(True))
     task, max_length = config.data.task, config.data.max_length
@@ -178,6 +183,7 @@ def train_teacher(config: TeacherConfig, out_dir: Path, device: str = "cpu") -> 
         "data_source": source, "data_hashes": splits_fingerprint(splits),
         "selected_epoch": best[1], "validation_accuracy": best[0], "eval_accuracy": eval_accuracy,
         "layers": backbone.num_layers, "truncation": truncation,
+        "started_from": started_from["info"] if started_from is not None else None,
         "history": history, "timings": timings, "versions": versions(),
     }
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -189,6 +195,26 @@ def train_teacher(config: TeacherConfig, out_dir: Path, device: str = "cpu") -> 
     _save_tensors(out_dir / WEIGHTS_FILE, tensors)
     atomic_write_json(out_dir / INFO_FILE, info)  # written last: its presence marks a finished stage
     return info
+
+
+def _load_fine_tuned(backbone: StagedBackbone, directory: Path, config: TeacherConfig) -> dict:
+    """Put a fully fine-tuned teacher's weights into the whole `backbone` (before any truncation cuts it);
+    returns its head's state and what the run records of it. A teacher of another backbone or task is refused."""
+    info_path = directory / INFO_FILE
+    if not info_path.is_file():
+        raise RevmuxError(f"--start-from {directory}: no finished teacher there; run `python -m revmux teacher` for "
+                          "this task, backbone and seed first")
+    info = json.loads(info_path.read_text())
+    wanted = {"backbone": config.backbone, "task": config.data.task, "mode": "full"}
+    found = {"backbone": info["config"]["backbone"], "task": info["config"]["data"]["task"], "mode": info["mode"]}
+    if found != wanted or info.get("truncation"):
+        raise RevmuxError(f"--start-from {directory}: a teacher of {found}{' (truncated)' if info.get('truncation') else ''}, "
+                          f"not the whole {wanted['backbone']} fully fine-tuned on {wanted['task']}: pass that teacher's directory")
+    tensors = load_file(directory / WEIGHTS_FILE)
+    backbone.model.load_state_dict({k[len("backbone."):]: v for k, v in tensors.items() if k.startswith("backbone.")})
+    head = {k[len("head."):]: v for k, v in tensors.items() if k.startswith("head.")}
+    return {"head": head, "info": {"directory": str(directory), "seed": info["config"]["seed"],
+                                   "eval_accuracy": info["eval_accuracy"], "selected_epoch": info["selected_epoch"]}}
 
 
 def _snapshot(mode: str, backbone: StagedBackbone, head: nn.Module) -> dict:

@@ -327,6 +327,16 @@ def teacher_settings(config: dict, backbone: str) -> dict:
     return {**config["teacher"], **config["backbones"].get(backbone, {}).get("teacher", {})}
 
 
+def truncation_starts_from_teacher(config: dict, backbone: str) -> bool:
+    """A truncation starts from its seed's teacher where that teacher fine-tunes the whole backbone: its first
+    layers then carry what the task taught them, as the multiplexers' frozen backbone does. Elsewhere the
+    teacher's layers are the pretrained ones and there is nothing of its to start from."""
+    from revmux.backbones import resolve_backbone
+
+    mode = teacher_settings(config, backbone).get("mode") or resolve_backbone(backbone).teacher_modes[0]
+    return mode == "full"
+
+
 def teacher_arguments(config: dict, backbone: str) -> str:
     teacher = teacher_settings(config, backbone)
     flags = [f"--epochs {teacher['epochs']}", f"--batch-size {teacher['batch_size']}",

@@ -145,6 +145,11 @@ TEACHER_FILES = {
 }
 
 
+def truncation_start_files(wildcards):
+    """A truncation's teacher, where it starts from it (revmux.workflow.multiplexing.truncation_starts_from_teacher)."""
+    return TEACHER_FILES if revmux_grid.truncation_starts_from_teacher(config, wildcards.backbone) else {}
+
+
 def prefill_files(wildcards):
     return expand(PREFILL, split=SPLITS, **wildcards)
 
@@ -184,6 +189,14 @@ def data_arguments(wildcards):
 
 def teacher_arguments(wildcards):
     return revmux_grid.teacher_arguments(config, wildcards.backbone)
+
+
+def truncation_arguments(wildcards):
+    """The teacher's flags, and where the truncation starts from its seed's teacher, that teacher's directory."""
+    start = ""
+    if revmux_grid.truncation_starts_from_teacher(config, wildcards.backbone):
+        start = f" --start-from {os.path.dirname(TEACHER_FILES['teacher_info'].format(**wildcards))}"
+    return revmux_grid.teacher_arguments(config, wildcards.backbone) + start
 
 
 def training_arguments(wildcards):

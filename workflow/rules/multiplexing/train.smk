@@ -33,17 +33,19 @@ rule train:
 
 # Truncation (method truncate): its own stage 0, the teacher's recipe on the first layers only, in its run
 # directory; `revmux teacher --truncate N P` picks the depth (N = 1: P layers; else RevMUX's counted FLOPs).
+# Where the teacher fine-tunes the whole backbone, the truncation starts from that seed's teacher.
 rule truncation:
     wildcard_constraints:
         method=trained_by_pattern("truncation"),
     input:
         fetched_assets,
+        unpack(truncation_start_files),
     output:
         weights=f"{RUN_DIR}/{layout.TEACHER_WEIGHTS}",
         info=f"{RUN_DIR}/{layout.TEACHER_INFO}",
     params:
         data=data_arguments,
-        teacher=teacher_arguments,
+        teacher=truncation_arguments,
         out=lambda wildcards, output: os.path.dirname(output.info),
     log:
         "logs/{task}/{backbone}/{method}-n{n}-p{p}-s{seed}/truncation.log",
