@@ -166,6 +166,11 @@ def test_an_option_not_shown_above_the_majority_class_is_left_off_the_front_and_
     assert [v.options for v in chance] == [("hadamard N=4",)]
     assert chance[0].text.startswith("Left off the front, not shown above the majority class's 65.0%")
     assert "hadamard N=4 62." in chance[0].text
+    # a floor above every option: no front at all, said in so many words
+    _, _, found = judged_summary(everything, profiles, RESAMPLES, majority={"rt-polarity": 0.95})
+    front = next(v for v in found if v.kind == "front")
+    assert front.options == () and "no option is on the Pareto front" in front.text
+    assert set(next(v for v in found if v.kind == "chance").options) >= {"teacher", "truncate 5 layers (FLOPs of revmux N=2)"}
     # a floor below every option changes nothing
     summary, _, found = judged_summary(everything, profiles, RESAMPLES, majority={"rt-polarity": 0.5})
     assert listed_front(found) == {"truncate 5 layers (FLOPs of revmux N=2)", "hadamard N=4"}

@@ -251,9 +251,13 @@ def verdicts(summary: pd.DataFrame, pairs: pd.DataFrame, profiles: pd.DataFrame)
             keys = [option_key(row) for row in front]
             # "Not shown dominated", not "best": with 3 seeds an option can trail another on every seed and still
             # stay on the front because the interval cannot resolve it.
-            say("front", f"{on_machine}, not shown to be dominated by any other option within the intervals (the "
-                         f"Pareto front, as far as {MIN_SEEDS} or more seeds resolve it): "
-                         f"{', '.join(labels[k] for k in keys)}{_caveats(front, labels, profiles, backbone)}.", *keys)
+            if keys:
+                say("front", f"{on_machine}, not shown to be dominated by any other option within the intervals (the "
+                             f"Pareto front, as far as {MIN_SEEDS} or more seeds resolve it): "
+                             f"{', '.join(labels[k] for k in keys)}{_caveats(front, labels, profiles, backbone)}.", *keys)
+            else:
+                say("front", f"{on_machine}, no option is on the Pareto front: each one that no other dominates is "
+                             "not shown above the majority class (below).")
             floor = [row for row in timed if _timing_valid(row) and row["seeds"] >= MIN_SEEDS and not is_above_majority(row)]
             if floor:
                 keys = [option_key(row) for row in floor]
