@@ -17,7 +17,7 @@ QUOTED = {
     "docs/alternatives-run/verdicts.md": ["docs/multiplexing.md"],
     "docs/batching-run/batching-verdicts.md": ["README.md", "docs/batching.md"],
     "docs/caching-run/caching-pairs-verdicts.md": ["README.md", "docs/caching.md"],
-    "docs/paper-table-cpu/sst-2-minilm-l6/verdicts.md": ["docs/paper-table-cpu/README.md"],
+    "docs/paper-table-cpu/table/verdicts.md": ["docs/paper-table-cpu/README.md"],
 }
 
 
