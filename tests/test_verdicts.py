@@ -164,8 +164,8 @@ def test_an_option_not_shown_above_the_majority_class_is_left_off_the_front_and_
     assert summary.set_index("method").loc["hadamard", "pareto_front"] is False
     chance = [v for v in found if v.kind == "chance"]
     assert [v.options for v in chance] == [("hadamard N=4",)]
-    assert chance[0].text.startswith("Left off the front, not shown above the majority class's 65.0%")
-    assert "hadamard N=4 62." in chance[0].text
+    assert chance[0].text.startswith("Not shown above the majority class's 65.0% (the low end of the 95% interval "
+                                     "is not above it), and so left off the front: hadamard N=4 62.")
     # a floor above every option: no front at all, said in so many words
     _, _, found = judged_summary(everything, profiles, RESAMPLES, majority={"rt-polarity": 0.95})
     front = next(v for v in found if v.kind == "front")
@@ -334,3 +334,20 @@ def test_an_interval_bound_close_to_zero_is_not_printed_as_zero():
     assert _points(-0.079, -0.158, 0.0004) == "-7.9 points [-15.8, +0.04]"
     assert _points(-0.079, -0.158, -0.00004) == "-7.9 points [-15.8, -0.004]"
     assert _points(0.0, -0.01, 0.01) == "+0.0 points [-1.0, +1.0]"
+
+
+def test_an_option_at_chance_pushes_no_option_above_chance_off_the_front():
+    """Y is not shown above the majority class (a wide interval) yet 'dominates' X, which is: X stays on the
+    front, Y is off it; without the floor Y's win would count."""
+    from revmux.analysis.verdicts import pareto_front
+
+    rows = [{"task": "rte", "backbone": "minilm-l6", "method": method, "n": n, "p": 3, "speedup": speedup, "seeds": 3,
+             "profile_valid": True, "above_majority": above}
+            for method, n, speedup, above in (("identity", 1, 1.0, True), ("revmux", 2, 1.3, False))]
+    summary = pd.DataFrame(rows)
+    teacher, revmux = (option_key(row) for _, row in summary.iterrows())
+    pairs = pd.DataFrame([{"task": "rte", "backbone": "minilm-l6", "x": teacher, "y": revmux, "dominates": "y",
+                           "accuracy_decided": True}])
+    assert pareto_front(summary, pairs) == {teacher: True, revmux: False}
+    summary["above_majority"] = True
+    assert pareto_front(summary, pairs) == {teacher: False, revmux: True}

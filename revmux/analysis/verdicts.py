@@ -151,8 +151,11 @@ def pareto_front(summary: pd.DataFrame, pairs: pd.DataFrame) -> dict[tuple, bool
         if not here["accuracy_decided"].any():
             continue
         timed = summary[(summary.task == task) & (summary.backbone == backbone) & summary["speedup"].notna()]
+        # An option at chance pushes nothing off the front: being beaten by a constant answer's equal says
+        # nothing about an option that is itself shown above that floor.
+        above = {option_key(row): is_above_majority(row) for _, row in timed.iterrows()}
         dominated = {row["y"] if row["dominates"] == "x" else row["x"] for _, row in here.iterrows()
-                     if row["dominates"] in ("x", "y")}
+                     if row["dominates"] in ("x", "y") and above.get(row["x"] if row["dominates"] == "x" else row["y"], True)}
         for _, row in timed[timed["seeds"] >= MIN_SEEDS].iterrows():  # one seed: never dominated, never a winner
             if _timing_valid(row):  # an invalid timing: undecided
                 # Not shown above the majority class: its speed buys an accuracy a constant answer has.
@@ -258,11 +261,12 @@ def verdicts(summary: pd.DataFrame, pairs: pd.DataFrame, profiles: pd.DataFrame)
             else:
                 say("front", f"{on_machine}, no option is on the Pareto front: each one that no other dominates is "
                              "not shown above the majority class (below).")
-            floor = [row for row in timed if _timing_valid(row) and row["seeds"] >= MIN_SEEDS and not is_above_majority(row)]
+            # Every option at chance, an invalid timing's too: its accuracy is reason enough to keep it off.
+            floor = [row for row in timed if row["seeds"] >= MIN_SEEDS and not is_above_majority(row)]
             if floor:
                 keys = [option_key(row) for row in floor]
-                say("chance", f"Left off the front, not shown above the majority class's {floor[0]['majority_rate'] * 100:.1f}% "
-                             "(the low end of the 95% interval is not above it): "
+                say("chance", f"Not shown above the majority class's {floor[0]['majority_rate'] * 100:.1f}% (the low end "
+                             "of the 95% interval is not above it), and so left off the front: "
                              + "; ".join(f"{labels[option_key(row)]} {_interval(row)}" for row in floor)
                              + "; always answering the majority class scores as well within the intervals"
                              f"{_caveats(floor, labels, profiles, backbone, speed=False)}.", *keys)
