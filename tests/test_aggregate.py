@@ -128,6 +128,8 @@ def test_aggregate_gives_one_row_per_run_and_the_expected_summary(tiny_results):
     assert "timed on" in markdown and "cpu float32" in markdown and "on cpu, float32," in markdown
     for text in (markdown, page, latex):
         assert "hierarchical percentile bootstrap" in text  # what the bootstrap resamples is said with the numbers
+        # and that the interval is widened to Student's t over seeds, where the numbers come from it
+        assert "the wider of two" in text and "Student" in text and "t interval over the seeds" in text
     assert markdown.index("## Summary") < markdown.index("## Verdicts")
     assert (tables / "verdicts.md").read_text().startswith("# Verdicts")
     assert not (tables / "equal-speedup.csv").exists()

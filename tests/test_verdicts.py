@@ -177,6 +177,21 @@ def test_an_option_not_shown_above_the_majority_class_is_left_off_the_front_and_
     assert not any(v.kind == "chance" for v in found)
 
 
+def test_an_option_wholly_below_the_majority_class_is_said_to_score_worse_than_it_not_as_well():
+    """At a majority rate of 80%, the teacher's interval [76.8, 80.2] reaches it (a constant answer scores as well),
+    while the others' intervals lie wholly below it: there the constant answer scores better, and saying "as well"
+    would flatter them."""
+    everything, profiles = grid_inputs(seeds=3)
+    _, _, found = judged_summary(everything, profiles, RESAMPLES, majority={"rt-polarity": 0.80})
+    chance = next(v for v in found if v.kind == "chance").text
+    assert ("; always answering the majority class scores as well within the intervals, and better than teacher on "
+            "int8, adapter N=2, hadamard N=4, revmux N=2 (the whole interval below its rate)") in chance
+    _, _, found = judged_summary(everything, profiles, RESAMPLES, majority={"rt-polarity": 0.95})
+    chance = next(v for v in found if v.kind == "chance").text
+    assert "scores as well" not in chance
+    assert "; always answering the majority class scores better than teacher, teacher on int8, adapter N=2" in chance
+
+
 def test_one_seed_yields_no_accuracy_win_only_speed():
     summary, pairs, found = grid(seeds=1)
     texts = [v.text for v in found]

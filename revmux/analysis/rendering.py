@@ -41,9 +41,10 @@ REFERENCE_NOTE = (
 )
 
 BOOTSTRAP_NOTE = (
-    "Accuracy intervals: 95% hierarchical percentile bootstrap (2,000 resamples by default): seeds with replacement, "
-    "then one set of examples with replacement that every drawn seed shares (every seed is evaluated on the same "
-    "examples). The unit below seeds is the example with all its "
+    "Accuracy intervals: 95%, the wider of two: a hierarchical percentile bootstrap (2,000 resamples by default): "
+    "seeds with replacement, then one set of examples with replacement that every drawn seed shares (every seed is "
+    "evaluated on the same examples); and, with 2 seeds or more, Student's t interval over the seeds' means (a "
+    "bootstrap over 3 seeds never reaches past the extreme seeds). The unit below seeds is the example with all its "
     "regroupings, since the composites change with every regrouping. The change against the teacher is paired: each "
     "seed's run against that seed's own teacher, with the same drawn seeds and examples. 'sd over seeds': the standard "
     "deviation of the per-seed means ('n/a (1 seed)': seed-to-seed variation was not measured, and the interval then "

@@ -268,7 +268,7 @@ def verdicts(summary: pd.DataFrame, pairs: pd.DataFrame, profiles: pd.DataFrame)
                 say("chance", f"Not shown above the majority class's {floor[0]['majority_rate'] * 100:.1f}% (the low end "
                              "of the 95% interval is not above it), and so left off the front: "
                              + "; ".join(f"{labels[option_key(row)]} {_interval(row)}" for row in floor)
-                             + "; always answering the majority class scores as well within the intervals"
+                             + f"; {_against_majority(floor, labels)}"
                              f"{_caveats(floor, labels, profiles, backbone, speed=False)}.", *keys)
             for row in (row for row in timed if not _timing_valid(row)):
                 say("invalid", f"{labels[option_key(row)]} is left out of the dominance verdicts and the front"
@@ -312,6 +312,18 @@ def verdicts(summary: pd.DataFrame, pairs: pd.DataFrame, profiles: pd.DataFrame)
             say("untimed", f"{', '.join(labels[k] for k in untimed)}: no timing profile at this setting, left out of "
                            "the speed verdicts.", *untimed)
     return found
+
+
+def _against_majority(floor, labels) -> str:
+    """How always answering the majority class compares with options not shown above it: as well within the
+    intervals, and better than any option whose whole interval lies below the majority rate."""
+    below = [labels[option_key(row)] for row in floor if row["accuracy_ci_high"] < row["majority_rate"]]
+    worse = f"better than {', '.join(below)} (the whole interval below its rate)"
+    if not below:
+        return "always answering the majority class scores as well within the intervals"
+    if len(below) == len(floor):
+        return f"always answering the majority class scores {worse}"
+    return f"always answering the majority class scores as well within the intervals, and {worse}"
 
 
 def _interval(row) -> str:
