@@ -318,12 +318,10 @@ def _against_majority(floor, labels) -> str:
     """How always answering the majority class compares with options not shown above it: as well within the
     intervals, and better than any option whose whole interval lies below the majority rate."""
     below = [labels[option_key(row)] for row in floor if row["accuracy_ci_high"] < row["majority_rate"]]
-    worse = f"better than {', '.join(below)} (the whole interval below its rate)"
-    if not below:
-        return "always answering the majority class scores as well within the intervals"
-    if len(below) == len(floor):
-        return f"always answering the majority class scores {worse}"
-    return f"always answering the majority class scores as well within the intervals, and {worse}"
+    said = [] if len(below) == len(floor) else ["as well within the intervals"]
+    if below:
+        said.append(f"better than {', '.join(below)} (the whole interval below its rate)")
+    return "always answering the majority class scores " + ", and ".join(said)
 
 
 def _interval(row) -> str:
